@@ -1,0 +1,277 @@
+"""Neuron groups: pyramidal (hidden), output and input neurons, with their events.
+
+Every group carries its own ``namespace`` (cell parameters and the schedule's
+``TimedArray`` s), so it never depends on the caller's variables, and these
+Brian2 events:
+
+``spike``
+    stochastic spiking at ``rate = phi_max * sigma(V_soma)`` (Bernoulli per step,
+    probability ``rate * dt``; MODEL.md section 5, item 5: the published code draws
+    Poisson counts, with the same mean and slightly higher variance).
+``phase_end``
+    the last step of every phase; the window means of the phase are stored
+    (``V_mean_f``, ``s_mean_f``, ``rate_mean_t``, ``V_mean_test``, ``rate_mean_test``).
+``plateau`` (pyramidal only)
+    the apical plateau potential: on the step ``plateau_offset`` steps before the
+    end of a forward or target phase, ``alpha = sigma(mean V_apical over the
+    window ending there)`` is computed and held in ``alpha_f`` or ``alpha_t``
+    (MODEL.md 1.7). With ``stochastic_plateau`` every neuron draws its own offset
+    per phase (MODEL.md 1.13: ``min(|int(N(0, sd))|, max)`` steps).
+
+Scheduling within a time step: state update (``groups``), window accumulation
+(``before_thresholds``), event detection (``thresholds``), plateau and phase-end
+bookkeeping (``before_synapses``), synaptic propagation and learning
+(``synapses``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from brian2 import NeuronGroup, ms
+
+from .equations import (
+    TEACHING_PARAMETERS,
+    accumulator_equations,
+    input_equations,
+    output_equations,
+    pyramidal_equations,
+    schedule_equations,
+    teaching_from_schedule,
+)
+from .parameters import CellParameters, ProtocolParameters
+
+__all__ = [
+    "cell_namespace",
+    "integration_method",
+    "pyramidal_group",
+    "output_group",
+    "input_group",
+    "PSP_UNIT",
+]
+
+#: The rate unit of the PSPs seen by dendrites and the learning rule (spikes/ms).
+PSP_UNIT = 1 * ms
+
+_SPIKE_RESET = "y_L += 1\ny_s += 1"
+
+_ACCUMULATE = """
+restart = int(steps_left == window_steps - 1)
+V_sum = in_window * (V_sum * (1 - restart) + V_soma) + (1 - in_window) * V_sum
+s_sum = in_window * (s_sum * (1 - restart) + s_out) + (1 - in_window) * s_sum
+rate_sum = in_window * (rate_sum * (1 - restart) + rate / phi_max) + (1 - in_window) * rate_sum
+"""
+
+_ACCUMULATE_INPUT = """
+restart = int(steps_left == window_steps - 1)
+s_sum = in_window * (s_sum * (1 - restart) + s_out) + (1 - in_window) * s_sum
+"""
+
+_ACCUMULATE_APICAL = """
+restart_A = int(steps_left == plateau_offset + window_steps - 1)
+A_sum = in_plateau_window * (A_sum * (1 - restart_A) + V_apical) + (1 - in_plateau_window) * A_sum
+"""
+
+_PHASE_END = """
+is_f = int(phase == 0)
+is_t = int(phase == 1)
+is_test = int(phase == 2)
+V_mean_f = is_f * V_sum / window_steps + (1 - is_f) * V_mean_f
+s_mean_f = is_f * s_sum / window_steps + (1 - is_f) * s_mean_f
+rate_mean_t = is_t * rate_sum / window_steps + (1 - is_t) * rate_mean_t
+V_mean_test = is_test * V_sum / window_steps + (1 - is_test) * V_mean_test
+rate_mean_test = is_test * rate_sum / window_steps + (1 - is_test) * rate_mean_test
+"""
+
+_PHASE_END_INPUT = """
+is_f = int(phase == 0)
+s_mean_f = is_f * s_sum / window_steps + (1 - is_f) * s_mean_f
+"""
+
+_PLATEAU = """
+A_mean = A_sum / window_steps
+alpha = 1 / (1 + exp(-A_mean))
+is_f = int(phase == 0)
+is_t = int(phase == 1)
+alpha_f = is_f * alpha + (1 - is_f) * alpha_f
+alpha_t = is_t * alpha + (1 - is_t) * alpha_t
+A_mean_f = is_f * A_mean + (1 - is_f) * A_mean_f
+A_mean_t = is_t * A_mean + (1 - is_t) * A_mean_t
+t_plateau = t
+"""
+
+#: A new plateau offset per neuron for the next phase (MODEL.md 1.13).
+_DRAW_OFFSET = "plateau_offset = int(clip(abs(int(offset_sd_steps * randn())), 0, offset_max_steps))\n"
+
+
+def integration_method(cell: CellParameters) -> str:
+    """The Brian2 state-update method for ``cell.method``."""
+    return cell.method
+
+
+def cell_namespace(cell: CellParameters) -> dict:
+    """Namespace entries of the cell parameters used by the equations."""
+    dt = cell.dt
+    if cell.method == "euler":
+        # Forward Euler decays a trace by (1 - dt/tau) per step; this tau makes that exp(-dt/tau).
+        tau_L_step = dt / (1 - np.exp(-float(dt / cell.tau_L)))
+        tau_s_step = dt / (1 - np.exp(-float(dt / cell.tau_s)))
+    else:
+        tau_L_step, tau_s_step = cell.tau_L, cell.tau_s
+    return {
+        "phi_max": cell.phi_max,
+        "tau_L": cell.tau_L,
+        "tau_s": cell.tau_s,
+        "tau_L_step": tau_L_step,
+        "tau_s_step": tau_s_step,
+        "psp_unit": PSP_UNIT,
+        "g_L": cell.g_L,
+        "g_B": cell.g_B,
+        "g_A": cell.g_A,
+        "g_D": cell.g_D,
+        "g_teach": cell.g_teach,
+        "E_E": cell.E_E,
+        "E_I": cell.E_I,
+    }
+
+
+def _namespace(cell, schedule_arrays, extra=None):
+    ns = cell_namespace(cell)
+    ns.update(schedule_arrays)
+    if extra:
+        ns.update(extra)
+    return ns
+
+
+def _events(plateau: bool) -> dict:
+    events = {"phase_end": "steps_left == 0"}
+    if plateau:
+        events["plateau"] = "(phase == 0 or phase == 1) and steps_left == plateau_offset"
+    return events
+
+
+def _attach_bookkeeping(group: NeuronGroup, accumulate: str, phase_end: str) -> None:
+    group.run_regularly(accumulate, when="before_thresholds", name=f"{group.name}_accumulate")
+    group.run_on_event("phase_end", phase_end, when="before_synapses", order=1)
+
+
+def pyramidal_group(
+    n: int,
+    cell: CellParameters,
+    protocol: ProtocolParameters,
+    schedule_arrays: dict,
+    name: str = "hidden*",
+    extra_namespace: dict | None = None,
+) -> NeuronGroup:
+    """A population of hidden-layer pyramidal neurons (MODEL.md 1.3, 1.7).
+
+    Parameters
+    ----------
+    n : int
+        Number of neurons.
+    cell : CellParameters
+    protocol : ProtocolParameters
+        Gives the plateau-time rule (``stochastic_plateau``).
+    schedule_arrays : dict
+        The ``sched_*`` TimedArrays of a :class:`~brian_dendrite.schedule.PhaseSchedule`.
+    name : str
+        Brian2 name of the group.
+
+    Returns
+    -------
+    NeuronGroup
+        With events ``spike``, ``plateau`` and ``phase_end``; ``b_basal`` and
+        ``c_apical`` are the basal bias and the (optional) apical bias.
+    """
+    eqs = pyramidal_equations() + schedule_equations() + accumulator_equations("pyramidal")
+    extra = dict(extra_namespace or {})
+    extra["offset_sd_steps"] = float(protocol.plateau_offset_sd / cell.dt)
+    extra["offset_max_steps"] = int(round(float(protocol.plateau_offset_max / cell.dt)))
+    events = _events(plateau=True)
+    group = NeuronGroup(
+        n,
+        eqs,
+        threshold="rand() < rate * dt",
+        reset=_SPIKE_RESET,
+        events=events,
+        method=integration_method(cell),
+        namespace=_namespace(cell, schedule_arrays, extra),
+        dt=cell.dt,
+        name=name,
+    )
+    phase_end = _PHASE_END
+    if protocol.stochastic_plateau:
+        # Drawn on the last step of a phase (after its plateau), valid for the next phase.
+        phase_end += _DRAW_OFFSET
+        group.plateau_offset = _DRAW_OFFSET.split(" = ", 1)[1].strip()
+    _attach_bookkeeping(group, _ACCUMULATE + _ACCUMULATE_APICAL, phase_end)
+    group.run_on_event("plateau", _PLATEAU, when="before_synapses", order=0)
+    return group
+
+
+def output_group(
+    n: int,
+    cell: CellParameters,
+    schedule_arrays: dict,
+    teaching: str = "schedule",
+    name: str = "output*",
+    extra_namespace: dict | None = None,
+) -> NeuronGroup:
+    """A population of output neurons with teaching conductances (MODEL.md 1.4).
+
+    Parameters
+    ----------
+    teaching : {'schedule', 'parameters'}
+        ``'schedule'``: in the target phase neuron ``class_index == label`` gets
+        ``g_E = g_teach``, the others ``g_I = g_teach`` (the network's case);
+        ``'parameters'``: ``g_E`` and ``g_I`` are parameters set by the user.
+    """
+    if teaching == "schedule":
+        teach = teaching_from_schedule()
+    elif teaching == "parameters":
+        teach = TEACHING_PARAMETERS
+    else:
+        raise ValueError(f"teaching = {teaching!r}: expected 'schedule' or 'parameters'")
+    eqs = output_equations() + teach + schedule_equations() + accumulator_equations("output")
+    group = NeuronGroup(
+        n,
+        eqs,
+        threshold="rand() < rate * dt",
+        reset=_SPIKE_RESET,
+        events=_events(plateau=False),
+        method=integration_method(cell),
+        namespace=_namespace(cell, schedule_arrays, extra_namespace),
+        dt=cell.dt,
+        name=name,
+    )
+    if teaching == "schedule":
+        group.class_index = np.arange(n) % max(n, 1)
+    _attach_bookkeeping(group, _ACCUMULATE, _PHASE_END)
+    return group
+
+
+def input_group(
+    n: int,
+    cell: CellParameters,
+    schedule_arrays: dict,
+    images,
+    name: str = "input*",
+) -> NeuronGroup:
+    """Poisson input neurons at ``phi_max * pixel`` (MODEL.md 1.1).
+
+    ``images`` is a 2-D ``TimedArray`` indexed by ``(example * ms, i)`` with
+    pixel values in [0, 1].
+    """
+    eqs = input_equations() + schedule_equations() + accumulator_equations("input")
+    group = NeuronGroup(
+        n,
+        eqs,
+        threshold="rand() < rate * dt",
+        reset=_SPIKE_RESET,
+        events=_events(plateau=False),
+        method=integration_method(cell),
+        namespace=_namespace(cell, schedule_arrays, {"images": images}),
+        dt=cell.dt,
+        name=name,
+    )
+    _attach_bookkeeping(group, _ACCUMULATE_INPUT, _PHASE_END_INPUT)
+    return group

@@ -1,0 +1,116 @@
+"""Event-driven synapses onto a dendritic site, with the PSP kernel.
+
+A presynaptic spike adds the weight ``w`` to the postsynaptic traces
+``x_<site>_L`` and ``x_<site>_s`` (see :mod:`brian_dendrite.equations`): the work
+is proportional to the number of spikes, not to the number of synapses per step
+(BRIAN2-NOTES.md, item 2: a summed variable is about 7x slower).
+
+With ``cell.kernel == 'truncated'`` a second pathway, delayed by
+``kernel_cutoff``, removes exactly what the spike still contributes at that time,
+so the kernel is ``kappa(t)`` for ``0 <= t <= cutoff`` and zero afterwards; sampled
+at dt = 1 ms this is the published code's ``kappa(1..10)`` (sum 0.510, MODEL.md
+section 5, item 3). The neuron's own trace (``s_out``, the learning rule's
+presynaptic PSP) is truncated likewise by :func:`own_trace_truncation`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from brian2 import NeuronGroup, Synapses
+
+from .parameters import CellParameters
+
+__all__ = ["kernel_synapses", "own_trace_truncation", "deliver_code"]
+
+
+def deliver_code(site: str, weight: str = "w") -> str:
+    """Abstract code adding ``weight`` to the two traces of ``site`` (postsynaptic)."""
+    return f"x_{site}_L_post += {weight}\nx_{site}_s_post += {weight}"
+
+
+def _truncate_code(site: str, weight: str = "w") -> str:
+    return f"x_{site}_L_post -= {weight} * decay_L_cut\nx_{site}_s_post -= {weight} * decay_s_cut"
+
+
+def truncation_namespace(cell: CellParameters) -> dict:
+    """Decay of a trace over the kernel cutoff (what a spike still contributes then)."""
+    return {
+        "decay_L_cut": float(np.exp(-float(cell.kernel_cutoff / cell.tau_L))),
+        "decay_s_cut": float(np.exp(-float(cell.kernel_cutoff / cell.tau_s))),
+    }
+
+
+def kernel_synapses(
+    source: NeuronGroup,
+    target: NeuronGroup,
+    site: str,
+    cell: CellParameters,
+    model: str = "w : 1",
+    extra_pathways: dict | None = None,
+    extra_events: dict | None = None,
+    name: str | None = None,
+    namespace: dict | None = None,
+) -> Synapses:
+    """Synapses from *source* onto the ``site`` dendrite of *target*.
+
+    Parameters
+    ----------
+    site : {'basal', 'apical'}
+    model : str
+        Synaptic model; must define the weight ``w``.
+    extra_pathways, extra_events : dict, optional
+        Further ``on_pre`` pathways and the events that trigger them (the
+        learning rule, see :mod:`brian_dendrite.plasticity`).
+
+    Returns
+    -------
+    Synapses
+        Not yet connected.
+    """
+    if site not in ("basal", "apical"):
+        raise ValueError(f"site = {site!r}: expected 'basal' or 'apical'")
+    on_pre = {"pre": deliver_code(site)}
+    on_event = {"pre": "spike"}
+    ns = dict(namespace or {})
+    delays = {}
+    if cell.kernel == "truncated":
+        on_pre["truncate"] = _truncate_code(site)
+        on_event["truncate"] = "spike"
+        ns.update(truncation_namespace(cell))
+        delays["truncate"] = cell.kernel_cutoff
+    if extra_pathways:
+        on_pre.update(extra_pathways)
+        on_event.update(extra_events or {})
+    syn = Synapses(
+        source,
+        target,
+        model=model,
+        on_pre=on_pre,
+        on_event=on_event,
+        namespace=ns,
+        delay=delays or None,
+        dt=cell.dt,
+        name=name or f"{source.name}_to_{target.name}_{site}",
+    )
+    return syn
+
+
+def own_trace_truncation(group: NeuronGroup, cell: CellParameters) -> Synapses | None:
+    """Truncate a group's own spike-train trace ``s_out`` after ``kernel_cutoff``.
+
+    Returns ``None`` for the full kernel; otherwise a one-to-one delayed synapse
+    object that must be added to the network.
+    """
+    if cell.kernel != "truncated":
+        return None
+    syn = Synapses(
+        group,
+        group,
+        on_pre="y_L_post -= decay_L_cut\ny_s_post -= decay_s_cut",
+        namespace=truncation_namespace(cell),
+        delay=cell.kernel_cutoff,
+        dt=cell.dt,
+        name=f"{group.name}_own_truncation",
+    )
+    syn.connect(j="i")
+    return syn
