@@ -142,6 +142,10 @@ def _namespace(cell, schedule_arrays, extra=None):
     return ns
 
 
+def _extend(eqs, extra):
+    return eqs if extra is None else eqs + extra
+
+
 def _events(plateau: bool) -> dict:
     events = {"phase_end": "steps_left == 0"}
     if plateau:
@@ -161,6 +165,8 @@ def pyramidal_group(
     schedule_arrays: dict,
     name: str = "hidden*",
     extra_namespace: dict | None = None,
+    extra_equations=None,
+    extra_events: dict | None = None,
 ) -> NeuronGroup:
     """A population of hidden-layer pyramidal neurons (MODEL.md 1.3, 1.7).
 
@@ -182,11 +188,11 @@ def pyramidal_group(
         With events ``spike``, ``plateau`` and ``phase_end``; ``b_basal`` and
         ``c_apical`` are the basal bias and the (optional) apical bias.
     """
-    eqs = pyramidal_equations() + schedule_equations() + accumulator_equations("pyramidal")
+    eqs = _extend(pyramidal_equations() + schedule_equations() + accumulator_equations("pyramidal"), extra_equations)
     extra = dict(extra_namespace or {})
     extra["offset_sd_steps"] = float(protocol.plateau_offset_sd / cell.dt)
     extra["offset_max_steps"] = int(round(float(protocol.plateau_offset_max / cell.dt)))
-    events = _events(plateau=True)
+    events = {**_events(plateau=True), **(extra_events or {})}
     group = NeuronGroup(
         n,
         eqs,
@@ -215,6 +221,8 @@ def output_group(
     teaching: str = "schedule",
     name: str = "output*",
     extra_namespace: dict | None = None,
+    extra_equations=None,
+    extra_events: dict | None = None,
 ) -> NeuronGroup:
     """A population of output neurons with teaching conductances (MODEL.md 1.4).
 
@@ -231,13 +239,13 @@ def output_group(
         teach = TEACHING_PARAMETERS
     else:
         raise ValueError(f"teaching = {teaching!r}: expected 'schedule' or 'parameters'")
-    eqs = output_equations() + teach + schedule_equations() + accumulator_equations("output")
+    eqs = _extend(output_equations() + teach + schedule_equations() + accumulator_equations("output"), extra_equations)
     group = NeuronGroup(
         n,
         eqs,
         threshold="rand() < rate * dt",
         reset=_SPIKE_RESET,
-        events=_events(plateau=False),
+        events={**_events(plateau=False), **(extra_events or {})},
         method=integration_method(cell),
         namespace=_namespace(cell, schedule_arrays, extra_namespace),
         dt=cell.dt,
@@ -255,19 +263,21 @@ def input_group(
     schedule_arrays: dict,
     images,
     name: str = "input*",
+    extra_equations=None,
+    extra_events: dict | None = None,
 ) -> NeuronGroup:
     """Poisson input neurons at ``phi_max * pixel`` (MODEL.md 1.1).
 
     ``images`` is a 2-D ``TimedArray`` indexed by ``(example * ms, i)`` with
     pixel values in [0, 1].
     """
-    eqs = input_equations() + schedule_equations() + accumulator_equations("input")
+    eqs = _extend(input_equations() + schedule_equations() + accumulator_equations("input"), extra_equations)
     group = NeuronGroup(
         n,
         eqs,
         threshold="rand() < rate * dt",
         reset=_SPIKE_RESET,
-        events=_events(plateau=False),
+        events={**_events(plateau=False), **(extra_events or {})},
         method=integration_method(cell),
         namespace=_namespace(cell, schedule_arrays, {"images": images}),
         dt=cell.dt,
