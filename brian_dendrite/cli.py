@@ -44,7 +44,94 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", choices=["numpy", "cython"], default="numpy", help="code generation target")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", type=Path, default=Path("cell.png"), help="figure file (default cell.png)")
+    for name, helptext in (("train", "train a network on MNIST and test it"),):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--model", default="one_hidden", help="model name (see 'brian-dendrite models') or .toml path")
+        p.add_argument("--examples", type=int, default=None, help="training examples (default: --epochs epochs)")
+        p.add_argument("--epochs", type=float, default=1.0, help="epochs of 60,000 examples (default 1)")
+        p.add_argument("--test-examples", type=int, default=10000, help="test images (default 10000)")
+        p.add_argument("--test-every", type=int, default=None, metavar="N", help="test every N examples")
+        p.add_argument("--initial-test", action="store_true", help="test before training (paper)")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--target", choices=["cython", "numpy"], default="cython",
+                       help="Brian2 code generation target (cpp_standalone: not yet, see issue 6)")
+        p.add_argument("--chunk-size", type=int, default=1000, help="examples per Brian2 run() and checkpoint")
+        p.add_argument("--data-dir", type=Path, default=None,
+                       help="folder with the MNIST files (default: $BRIAN_DENDRITE_DATA, else download/cache)")
+        p.add_argument("--output", type=Path, default=Path("run"), help="output directory (default ./run)")
+        p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --output")
+        p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("test", help="test saved weights on the MNIST test set")
+    p.add_argument("weights", type=Path, help="a weights.npz or checkpoint.npz file")
+    p.add_argument("--model", default=None, help="model name or .toml (default: the run's summary.json)")
+    p.add_argument("--test-examples", type=int, default=10000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--target", choices=["cython", "numpy"], default="cython")
+    p.add_argument("--data-dir", type=Path, default=None)
     return parser
+
+
+def _cmd_train(args) -> int:
+    import brian2
+
+    from .datasets import load_mnist
+    from .parameters import load_model
+    from .training import Trainer
+
+    params = load_model(args.model)
+    brian2.prefs.codegen.target = args.target
+    train_set = load_mnist("train", data_dir=args.data_dir)
+    test_set = load_mnist("test", data_dir=args.data_dir)
+    n = args.examples if args.examples is not None else int(round(args.epochs * len(train_set.labels)))
+    if n < 1:
+        raise ValueError(f"--examples/--epochs give {n} training examples; expected at least 1")
+    trainer = Trainer(params, train_set, test_set, args.output, seed=args.seed, chunk_size=args.chunk_size,
+                      test_examples=args.test_examples, test_every=args.test_every, target=args.target)
+    if args.resume:
+        if not trainer.resume():
+            print(f"brian-dendrite train: no checkpoint in {args.output}, starting from the beginning",
+                  file=sys.stderr)
+    elif trainer.checkpoint_path.exists():
+        raise ValueError(f"{trainer.checkpoint_path} exists: pass --resume to continue it, or choose another --output")
+    bar = None
+    if not args.no_progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=n, initial=trainer.progress["examples"], unit="example", desc="training")
+    try:
+        summary = trainer.train(n, progress_bar=bar, initial_test=args.initial_test)
+    finally:
+        if bar is not None:
+            bar.close()
+    print(json.dumps({k: summary[k] for k in ("model", "examples_trained", "final_test_error", "ms_per_example")}))
+    print(f"summary: {args.output / 'summary.json'}")
+    return 0
+
+
+def _cmd_test(args) -> int:
+    import brian2
+
+    from .datasets import load_mnist
+    from .initialization import Weights
+    from .network import SpikingNetwork
+    from .parameters import ModelParameters, load_model
+
+    if args.model:
+        params = load_model(args.model)
+    else:
+        summary = args.weights.parent / "summary.json"
+        if not summary.exists():
+            raise ValueError(f"no --model given and no {summary} to take it from")
+        params = ModelParameters.from_dict(json.loads(summary.read_text())["parameters"], source=str(summary))
+    brian2.prefs.codegen.target = args.target
+    weights = Weights.load(args.weights, params=params)
+    test_set = load_mnist("test", data_dir=args.data_dir)
+    n = min(args.test_examples, len(test_set.labels))
+    net = SpikingNetwork(params, weights=weights, seed=args.seed, test_chunk_size=min(1000, n))
+    result = net.test(test_set.images[:n], test_set.labels[:n])
+    print(json.dumps({"test_error": result.error, "test_images": n, "readout": result.readout}))
+    return 0
 
 
 def _cmd_models(args) -> int:
@@ -115,10 +202,10 @@ def main(argv=None) -> int:
         return 0
     from .parameters import ParameterError
 
-    handlers = {"models": _cmd_models, "cell": _cmd_cell}
+    handlers = {"models": _cmd_models, "cell": _cmd_cell, "train": _cmd_train, "test": _cmd_test}
     try:
         return handlers[args.command](args)
-    except (ParameterError, ValueError, FileNotFoundError) as err:
+    except (ParameterError, ValueError, FileNotFoundError, NotImplementedError) as err:
         print(f"brian-dendrite {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -138,13 +138,13 @@ class CellPopulation:
         arrays = self.schedule.timed_arrays()
         objects = []
         if kind == "pyramidal":
-            group = pyramidal_group(n, self.cell, self.protocol, arrays, name="pyramidal")
+            group = pyramidal_group(n, self.cell, self.protocol, arrays, name="pyramidal*")
             group.c_apical = _per_neuron(apical_bias, n, "apical_bias")
             variables = ["V_soma", "V_basal", "V_apical"]
         else:
             if apical_drive is not None or np.any(np.asarray(apical_bias) != 0):
                 raise ValueError("output neurons have no apical compartment (apical_bias, apical_drive)")
-            group = output_group(n, self.cell, arrays, teaching="schedule" if label is not None else "parameters", name="output")
+            group = output_group(n, self.cell, arrays, teaching="schedule" if label is not None else "parameters", name="output*")
             if label is None:
                 for nm, val in (("g_E", g_E), ("g_I", g_I)):
                     if not isinstance(val, Quantity) or val.dim is not (1 / ms).dim:
@@ -158,8 +158,8 @@ class CellPopulation:
             if drive is None:
                 continue
             drive.check(n, f"{site}_drive")
-            source = PoissonGroup(len(drive.rates), drive.rates, dt=self.cell.dt, name=f"{site}_sources")
-            syn = kernel_synapses(source, group, site, self.cell, name=f"{site}_drive")
+            source = PoissonGroup(len(drive.rates), drive.rates, dt=self.cell.dt, name=f"{group.name}_{site}_sources")
+            syn = kernel_synapses(source, group, site, self.cell, name=f"{group.name}_{site}_drive")
             syn.connect()
             syn.w[:] = np.asarray(drive.weights, dtype=float).ravel()
             objects += [source, syn]
@@ -167,13 +167,13 @@ class CellPopulation:
         if trunc is not None:
             objects.append(trunc)
         self.group = group
-        self.state = StateMonitor(group, variables + ["s_out"], record=record, when="before_thresholds", name="state")
-        self.spikes = SpikeMonitor(group, name="spikes")
-        self.phase_ends = EventMonitor(group, "phase_end", record=False, name="phase_ends")
+        self.state = StateMonitor(group, variables + ["s_out"], record=record, when="before_thresholds", name=f"{group.name}_state")
+        self.spikes = SpikeMonitor(group, name=f"{group.name}_spikes")
+        self.phase_ends = EventMonitor(group, "phase_end", record=False, name=f"{group.name}_phase_ends")
         monitors = [self.state, self.spikes]
         if kind == "pyramidal":
             self.plateaus = EventMonitor(
-                group, "plateau", variables=["alpha_f", "alpha_t", "A_mean_f", "A_mean_t"], when="after_synapses", name="plateaus"
+                group, "plateau", variables=["alpha_f", "alpha_t", "A_mean_f", "A_mean_t"], when="after_synapses", name=f"{group.name}_plateaus"
             )
             monitors.append(self.plateaus)
         else:

@@ -204,11 +204,11 @@ class PhaseSchedule:
     def timed_arrays(self) -> dict[str, TimedArray]:
         """The namespace entries ``sched_*`` read by :func:`schedule_equations`."""
         return {
-            "sched_phase": TimedArray(self.phase, dt=self.dt, name="sched_phase"),
-            "sched_steps_left": TimedArray(self.steps_left, dt=self.dt, name="sched_steps_left"),
-            "sched_window_steps": TimedArray(self.window_steps, dt=self.dt, name="sched_window_steps"),
-            "sched_example": TimedArray(self.example, dt=self.dt, name="sched_example"),
-            "sched_label": TimedArray(self.label, dt=self.dt, name="sched_label"),
+            "sched_phase": TimedArray(self.phase, dt=self.dt, name="sched_phase*"),
+            "sched_steps_left": TimedArray(self.steps_left, dt=self.dt, name="sched_steps_left*"),
+            "sched_window_steps": TimedArray(self.window_steps, dt=self.dt, name="sched_window_steps*"),
+            "sched_example": TimedArray(self.example, dt=self.dt, name="sched_example*"),
+            "sched_label": TimedArray(self.label, dt=self.dt, name="sched_label*"),
         }
 
     def phase_intervals(self, kind: str | None = None):

@@ -1,0 +1,258 @@
+"""Training runs: chunks, periodic tests, atomic checkpoints, resume and a summary.
+
+A run trains the spiking network online on MNIST (MODEL.md 1.12): every epoch
+the training set is reshuffled (a permutation seeded by ``(seed, epoch)``), and
+the examples are presented in chunks of ``chunk_size``, each chunk one Brian2
+``run()``. After every chunk the weights *and* the network state (potentials,
+traces, window means) are written to ``checkpoint.npz`` atomically (temporary
+file + ``os.replace``); a resumed run continues from the last completed chunk.
+Every chunk's random numbers (phase lengths, spikes) are seeded by
+``(seed, epoch, chunk)``, so an interrupted and resumed run reproduces an
+uninterrupted one on the same target.
+
+The output directory receives ``checkpoint.npz``, ``weights.npz`` (final) and
+``summary.json`` (test errors over training, throughput, parameters, seed,
+versions).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .initialization import Weights
+from .network import SpikingNetwork
+from .parameters import ModelParameters
+
+__all__ = ["Trainer", "versions", "write_json_atomic"]
+
+logger = logging.getLogger("brian2.brian_dendrite.training")
+
+CHECKPOINT = "checkpoint.npz"
+SUMMARY = "summary.json"
+FINAL_WEIGHTS = "weights.npz"
+
+
+def versions() -> dict:
+    import brian2
+
+    from . import __version__
+
+    out = {"brian_dendrite": __version__, "brian2": brian2.__version__, "numpy": np.__version__,
+           "python": platform.python_version()}
+    try:
+        import subprocess
+
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        if rev.returncode == 0:
+            out["git_commit"] = rev.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return out
+
+
+def write_json_atomic(path: Path, data) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2, default=_json_default)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _json_default(obj):
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"cannot serialise {type(obj).__name__}")
+
+
+def _save_npz_atomic(path: Path, arrays: dict) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp.npz")
+    os.close(fd)
+    try:
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def check_output_dir(path: Path) -> Path:
+    """Create *path* if needed and check that files can be written there."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-", delete=True)
+        probe.close()
+    except OSError as err:
+        raise ValueError(f"output directory {path} is not writable: {err}") from None
+    return path
+
+
+class Trainer:
+    """Train (and test) a :class:`SpikingNetwork` with checkpoints.
+
+    Parameters
+    ----------
+    params : ModelParameters
+    train_set, test_set : MNIST-like
+        Objects with ``images`` (n, 784) in [0, 1] and ``labels`` (n,).
+    output_dir : Path
+    seed : int
+    chunk_size : int
+        Examples per ``run()`` and per checkpoint.
+    test_examples : int
+        Test images used by periodic and final tests (the first ones of the test set).
+    test_every : int or None
+        Examples between periodic tests (rounded up to whole chunks).
+    """
+
+    def __init__(self, params: ModelParameters, train_set, test_set, output_dir, seed: int = 0,
+                 chunk_size: int = 1000, test_examples: int = 10000, test_every: int | None = None,
+                 target: str = "cython"):
+        from .datasets import validate_dataset
+
+        self.params = params
+        self.train_images, self.train_labels = validate_dataset(train_set.images, train_set.labels,
+                                                                n_input=params.network.n_input,
+                                                                n_classes=params.network.n_output)
+        self.test_images, self.test_labels = validate_dataset(test_set.images, test_set.labels,
+                                                              n_input=params.network.n_input,
+                                                              n_classes=params.network.n_output)
+        self.output_dir = check_output_dir(output_dir)
+        self.seed = int(seed)
+        self.chunk_size = int(chunk_size)
+        self.test_examples = min(int(test_examples), len(self.test_labels))
+        self.test_every = test_every
+        self.target = target
+        self.history: list[dict] = []
+        self.progress = {"epoch": 0, "offset": 0, "examples": 0, "train_seconds": 0.0}
+        self.network = SpikingNetwork(params, seed=self.seed, chunk_size=self.chunk_size,
+                                      test_chunk_size=min(1000, max(self.test_examples, 1)))
+
+    # ---------------------------------------------------------------- checkpoints
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.output_dir / CHECKPOINT
+
+    def save_checkpoint(self) -> None:
+        arrays = {f"weights/{k}": v for k, v in self.network.get_weights().to_arrays().items()}
+        arrays.update({f"state/{k}": v for k, v in self.network.get_state().items()})
+        meta = {"progress": self.progress, "history": self.history, "seed": self.seed,
+                "chunk_size": self.chunk_size, "params": self.params.to_toml(), "target": self.target}
+        arrays["meta"] = np.array(json.dumps(meta, default=_json_default))
+        _save_npz_atomic(self.checkpoint_path, arrays)
+
+    def resume(self) -> bool:
+        """Load the last checkpoint of the output directory; False if there is none."""
+        path = self.checkpoint_path
+        if not path.exists():
+            return False
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(str(data["meta"]))
+                weights = Weights.from_arrays({k.split("/", 1)[1]: data[k] for k in data.files if k.startswith("weights/")})
+                state = {k.split("/", 1)[1]: data[k] for k in data.files if k.startswith("state/")}
+        except (OSError, ValueError, KeyError) as err:
+            raise ValueError(f"checkpoint {path} is unreadable or corrupt: {err}") from None
+        saved = ModelParameters.from_toml(meta["params"], source=f"{path} (meta)")
+        if saved != self.params:
+            raise ValueError(f"checkpoint {path} was written for other parameters ({saved.name}); "
+                             "use another output directory or the same model")
+        if meta["seed"] != self.seed or meta["chunk_size"] != self.chunk_size:
+            raise ValueError(f"checkpoint {path} has seed {meta['seed']} and chunk size {meta['chunk_size']}; "
+                             f"this run asks for {self.seed} and {self.chunk_size}: they must match to resume")
+        self.network.set_weights(weights)
+        self.network.set_state(state)
+        self.progress = meta["progress"]
+        self.history = meta["history"]
+        logger.info(f"resumed from {path} after {self.progress['examples']} examples")
+        return True
+
+    # ---------------------------------------------------------------- running
+    def _order(self, epoch: int) -> np.ndarray:
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0xE0, epoch]))
+        return rng.permutation(len(self.train_labels))
+
+    def test(self) -> float:
+        n = self.test_examples
+        t0 = time.perf_counter()
+        result = self.network.test(self.test_images[:n], self.test_labels[:n],
+                                   key=(self.progress["examples"],))
+        seconds = time.perf_counter() - t0
+        entry = {"examples": self.progress["examples"], "test_error": result.error, "test_images": n,
+                 "test_seconds": seconds}
+        self.history.append(entry)
+        logger.info(f"test error after {entry['examples']} examples: {result.error:.2f} % ({n} images)")
+        return result.error
+
+    def train(self, n_examples: int, progress_bar=None, initial_test: bool = False) -> dict:
+        """Train until ``n_examples`` examples in total have been presented (counting resumed ones)."""
+        if initial_test and self.progress["examples"] == 0 and not self.history:
+            self.test()
+        n_train = len(self.train_labels)
+        next_test = None
+        if self.test_every:
+            done = self.progress["examples"]
+            next_test = (done // self.test_every + 1) * self.test_every
+        while self.progress["examples"] < n_examples:
+            epoch, offset = self.progress["epoch"], self.progress["offset"]
+            order = self._order(epoch)
+            count = min(self.chunk_size, n_train - offset, n_examples - self.progress["examples"])
+            idx = order[offset : offset + count]
+            t0 = time.perf_counter()
+            self.network.train_chunk(self.train_images[idx], self.train_labels[idx],
+                                     key=(epoch, offset // self.chunk_size))
+            self.progress["train_seconds"] += time.perf_counter() - t0
+            self.progress["examples"] += count
+            offset += count
+            if offset >= n_train:
+                epoch, offset = epoch + 1, 0
+            self.progress["epoch"], self.progress["offset"] = epoch, offset
+            if progress_bar is not None:
+                progress_bar.update(count)
+            if next_test is not None and self.progress["examples"] >= next_test and self.progress["examples"] < n_examples:
+                self.test()
+                next_test += self.test_every
+            self.save_checkpoint()
+        if not self.history or self.history[-1]["examples"] != self.progress["examples"]:
+            self.test()
+            self.save_checkpoint()
+        self.network.get_weights().save(self.output_dir / FINAL_WEIGHTS)
+        return self.write_summary()
+
+    def write_summary(self) -> dict:
+        ex = self.progress["examples"]
+        secs = self.progress["train_seconds"]
+        summary = {
+            "model": self.params.name,
+            "kind": "spiking",
+            "target": self.target,
+            "seed": self.seed,
+            "chunk_size": self.chunk_size,
+            "examples_trained": ex,
+            "epochs_completed": ex / len(self.train_labels),
+            "train_seconds": secs,
+            "ms_per_example": 1000 * secs / ex if ex else None,
+            "test_history": self.history,
+            "final_test_error": self.history[-1]["test_error"] if self.history else None,
+            "parameters": self.params.to_dict(),
+            "versions": versions(),
+        }
+        write_json_atomic(self.output_dir / SUMMARY, summary)
+        return summary
