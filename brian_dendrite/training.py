@@ -141,7 +141,7 @@ class Trainer:
         self.test_every = test_every
         self.target = target
         self.history: list[dict] = []
-        self.progress = {"epoch": 0, "offset": 0, "examples": 0, "train_seconds": 0.0}
+        self.progress = {"epoch": 0, "offset": 0, "examples": 0, "train_seconds": 0.0, "chunk_ms_per_example": []}
         self.network = SpikingNetwork(params, seed=self.seed, chunk_size=self.chunk_size,
                                       test_chunk_size=min(1000, max(self.test_examples, 1)))
 
@@ -218,7 +218,9 @@ class Trainer:
             t0 = time.perf_counter()
             self.network.train_chunk(self.train_images[idx], self.train_labels[idx],
                                      key=(epoch, offset // self.chunk_size))
-            self.progress["train_seconds"] += time.perf_counter() - t0
+            seconds = time.perf_counter() - t0
+            self.progress["train_seconds"] += seconds
+            self.progress["chunk_ms_per_example"].append(1000 * seconds / count)
             self.progress["examples"] += count
             offset += count
             if offset >= n_train:
@@ -249,6 +251,9 @@ class Trainer:
             "epochs_completed": ex / len(self.train_labels),
             "train_seconds": secs,
             "ms_per_example": 1000 * secs / ex if ex else None,
+            # the first chunk of a process includes code generation and compilation
+            "ms_per_example_median_chunk": (float(np.median(self.progress["chunk_ms_per_example"][1:]))
+                                            if len(self.progress["chunk_ms_per_example"]) > 1 else None),
             "test_history": self.history,
             "final_test_error": self.history[-1]["test_error"] if self.history else None,
             "parameters": self.params.to_dict(),

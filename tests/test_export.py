@@ -20,6 +20,7 @@ import pynwb
 import pytest
 import quantities as pq
 from brian2 import ms, second
+from conftest import mnist_dir
 
 from brian_dendrite import analysis
 from brian_dendrite.datasets import load_mnist
@@ -27,8 +28,6 @@ from brian_dendrite.export import read_nwb_spiketrains, to_neo, to_nwb
 from brian_dendrite.network import SpikingNetwork
 from brian_dendrite.parameters import load_model
 from brian_dendrite.recording import SpikeTrains
-
-from conftest import mnist_dir
 
 N_HIDDEN = 20
 N_EXAMPLES = 4
@@ -345,3 +344,28 @@ def test_analysis_on_a_recording(recording):
     phases = analysis.spike_counts(layer, windows=recording.phases[:, :2] * second, t_stop=recording.duration)
     assert phases.shape == (N_HIDDEN, 2 * N_EXAMPLES)
     assert phases.sum() == len(layer.indices)  # the phases tile the run
+
+
+def test_nwb_synthetic_edge_cases(tmp_path):
+    """A silent layer, unsorted spike times, no potentials or plateaus, no model metadata."""
+    from brian_dendrite.recording import RunRecording
+
+    rec = RunRecording(dt=1 * ms, duration=0.1 * second, layer_sizes={"input": 3, "output": 2},
+                       spikes={"input": SpikeTrains(np.array([0.01, 0.03, 0.02]) * second, np.array([2, 0, 0]), 3),
+                               "output": SpikeTrains(np.zeros(0) * second, np.zeros(0, dtype=int), 2)},
+                       phases=np.array([[0.0, 0.05, 0, 0, 7], [0.05, 0.1, 1, 0, 7]]), stimulus=np.array([42]))
+    path = to_nwb(rec, tmp_path / "edge.nwb", session_start_time=START)
+    with pynwb.NWBHDF5IO(str(path), mode="r") as io:
+        f = io.read()
+        got = [list(f.units.get_unit_spike_times(k)) for k in range(5)]
+        assert got == [[0.02, 0.03], [], [0.01], [], []]  # NWB wants each unit's times ascending
+        assert list(f.units["layer"][:]) == ["input"] * 3 + ["output"] * 2
+        assert list(f.trials["stimulus"][:]) == [42, 42]
+        assert f.subject.subject_id == "simulated-unknown-seedunknown"
+        assert "compartments" not in f.processing and len(f.acquisition) == 0
+    assert [len(t) for t in read_nwb_spiketrains(path)] == [2, 0, 1, 0, 0]
+    with pytest.raises(ValueError, match="phase code"):
+        bad = RunRecording(dt=1 * ms, duration=0.1 * second, layer_sizes={"input": 1},
+                           phases=np.array([[0.0, 0.1, 5, 0, 0]]))
+        to_nwb(bad, tmp_path / "bad.nwb", session_start_time=START)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["edge.nwb"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from brian2 import EventMonitor, Hz, Network, SpikeGeneratorGroup, StateMonitor, ms
+from brian2 import Hz, Network, SpikeGeneratorGroup, StateMonitor, ms
 
 from brian_dendrite.neurons import pyramidal_group
 from brian_dendrite.parameters import CellParameters, ProtocolParameters

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from brian2 import ms  # noqa: E402
+from conftest import mnist_dir  # noqa: E402
 
 from brian_dendrite.datasets import load_mnist  # noqa: E402
 from brian_dendrite.initialization import initial_weights  # noqa: E402
@@ -26,8 +27,6 @@ from brian_dendrite.plotting import (  # noqa: E402
     plot_receptive_fields,
     plot_weight_histograms,
 )
-
-from conftest import mnist_dir  # noqa: E402
 
 N_HIDDEN = 12
 

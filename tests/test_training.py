@@ -7,14 +7,13 @@ import json
 import brian2
 import numpy as np
 import pytest
+from conftest import mnist_dir
 
 from brian_dendrite.cli import main
 from brian_dendrite.datasets import load_mnist
 from brian_dendrite.initialization import Weights
 from brian_dendrite.parameters import load_model
 from brian_dendrite.training import Trainer
-
-from conftest import mnist_dir
 
 
 @pytest.fixture(scope="module")
