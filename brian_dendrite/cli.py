@@ -53,8 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--test-every", type=int, default=None, metavar="N", help="test every N examples")
         p.add_argument("--initial-test", action="store_true", help="test before training (paper)")
         p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--target", choices=["cython", "numpy"], default="cython",
-                       help="Brian2 code generation target (cpp_standalone: not yet, see issue 6)")
+        p.add_argument("--target", choices=["cython", "numpy", "cpp_standalone"], default="cython",
+                       help="cython or numpy (Brian2 runtime), or cpp_standalone (compiled once, re-run per chunk)")
         p.add_argument("--chunk-size", type=int, default=1000, help="examples per Brian2 run() and checkpoint")
         p.add_argument("--data-dir", type=Path, default=None,
                        help="folder with the MNIST files (default: $BRIAN_DENDRITE_DATA, else download/cache)")
@@ -67,20 +67,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="model name or .toml (default: the run's summary.json)")
     p.add_argument("--test-examples", type=int, default=10000)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--target", choices=["cython", "numpy"], default="cython")
+    p.add_argument("--target", choices=["cython", "numpy", "cpp_standalone"], default="cython")
     p.add_argument("--data-dir", type=Path, default=None)
     return parser
 
 
 def _cmd_train(args) -> int:
-    import brian2
-
     from .datasets import load_mnist
     from .parameters import load_model
     from .training import Trainer
 
     params = load_model(args.model)
-    brian2.prefs.codegen.target = args.target
     train_set = load_mnist("train", data_dir=args.data_dir)
     test_set = load_mnist("test", data_dir=args.data_dir)
     n = args.examples if args.examples is not None else int(round(args.epochs * len(train_set.labels)))
@@ -124,11 +121,17 @@ def _cmd_test(args) -> int:
         if not summary.exists():
             raise ValueError(f"no --model given and no {summary} to take it from")
         params = ModelParameters.from_dict(json.loads(summary.read_text())["parameters"], source=str(summary))
-    brian2.prefs.codegen.target = args.target
     weights = Weights.load(args.weights, params=params)
     test_set = load_mnist("test", data_dir=args.data_dir)
     n = min(args.test_examples, len(test_set.labels))
-    net = SpikingNetwork(params, weights=weights, seed=args.seed, test_chunk_size=min(1000, n))
+    if args.target == "cpp_standalone":
+        from .training import build_directory
+
+        net = SpikingNetwork(params, weights=weights, seed=args.seed, device="cpp_standalone",
+                             build_dir=build_directory(params, 1000))
+    else:
+        brian2.prefs.codegen.target = args.target
+        net = SpikingNetwork(params, weights=weights, seed=args.seed, test_chunk_size=min(1000, n))
     result = net.test(test_set.images[:n], test_set.labels[:n])
     print(json.dumps({"test_error": result.error, "test_images": n, "readout": result.readout}))
     return 0

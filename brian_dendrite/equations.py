@@ -140,13 +140,14 @@ def teaching_from_schedule() -> Equations:
 def input_equations() -> Equations:
     """Input (pixel) neuron: Poisson at ``phi_max * pixel`` (MODEL.md 1.1).
 
-    ``pixel`` (in [0, 1]) is read from the image of the current example.
+    ``pixel`` (in [0, 1]) is read from the image of the current example; the
+    input is silent in idle padding (``phase == -1``).
     """
     return (
         Equations(
             """
             pixel = images(example * ms, i) : 1
-            rate = phi_max * pixel : Hz
+            rate = phi_max * pixel * int(phase >= 0) : Hz
             """
         )
         + own_trace_equations()

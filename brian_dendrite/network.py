@@ -24,17 +24,19 @@ parameters yet:
 from __future__ import annotations
 
 import logging
+import time
 
 import brian2
 import numpy as np
 from brian2 import Equations, EventMonitor, Network, SpikeMonitor, StateMonitor, TimedArray, ms, second
+from brian2.units.fundamentalunits import DIMENSIONLESS, Quantity
 
 from .initialization import Weights, initial_weights
 from .neurons import input_group, output_group, pyramidal_group
 from .parameters import ModelParameters
 from .plasticity import HIDDEN_DELTA, LEARN_CONDITION, OUTPUT_DELTA, WEIGHT_UPDATE, learning_scales
 from .recording import PlateauEvents, Potentials, RunRecording, SpikeTrains
-from .schedule import TEST, PhaseSchedule
+from .schedule import TEST, PhaseSchedule, draw_phase_lengths
 from .synapses import kernel_synapses, own_trace_truncation
 
 __all__ = ["SpikingNetwork", "TestResult"]
@@ -44,6 +46,62 @@ logger = logging.getLogger("brian2.brian_dendrite.network")
 #: Zero every state variable of a layer at the end of a test phase (after its spikes were handled).
 _TEST_RESET_VARS = ("V_soma", "x_basal_L", "x_basal_s", "x_apical_L", "x_apical_s", "y_L", "y_s")
 _TEST_RESET_CONDITION = "phase == 2 and steps_left == 0"
+
+#: Variables that belong to the weights (saved with them), not to the dynamic state.
+_WEIGHT_LIKE = ("b_basal", "c_apical", "class_index")
+
+#: The standalone binary reads the seed of its random number generators from this
+#: environment variable, so that each run of the one compiled binary is reproducible.
+_SEED_VARIABLE = "BRIAN_DENDRITE_SEED"
+_SEED_FROM_ENVIRONMENT = f"""
+{{
+    const char* _bd_seed = getenv("{_SEED_VARIABLE}");
+    if (_bd_seed != NULL) {{
+        const unsigned long _bd_s = strtoul(_bd_seed, NULL, 10);
+        for (size_t _i = 0; _i < brian::_random_generators.size(); _i++)
+            brian::_random_generators[_i].seed(_bd_s + _i);
+    }}
+}}
+"""
+
+
+def standalone_capacity(chunk_size: int, protocol, dt) -> int:
+    """Steps of a standalone chunk: the expected phase lengths plus 12 standard deviations.
+
+    The phase-length extras are drawn per chunk; the binary runs a fixed number of
+    steps, so a chunk ends with idle padding (silent input, no learning). The mean
+    and sd of one floored Wald extra come from 10^6 draws with a fixed seed; the
+    margin makes an overflow astronomically unlikely (and it is checked).
+    """
+    rng = np.random.default_rng(12345)
+    sample = draw_phase_lengths(10**6, protocol, dt, rng)
+    n = 2 * chunk_size
+    return int(np.ceil(n * sample.mean() + 12 * np.sqrt(n) * sample.std() + 2))
+
+
+def _use_standalone_device(build_dir) -> None:
+    """Switch Brian2 to cpp_standalone (build on demand, ``make -j2``; BRIAN2-NOTES.md item 6)."""
+    from brian2 import get_device, prefs, set_device
+
+    prefs.devices.cpp_standalone.extra_make_args_unix = ["-j2"]
+    if get_device().__class__.__name__ != "CPPStandaloneDevice":
+        kwargs = {"build_on_run": False}
+        if build_dir is not None:
+            kwargs["directory"] = str(build_dir)
+        set_device("cpp_standalone", **kwargs)
+    elif get_device().has_been_run:
+        raise RuntimeError("the cpp_standalone device has already been built in this process; "
+                           "use one SpikingNetwork per process (or call brian2.device.reinit())")
+
+
+def _state_names(group) -> list[str]:
+    """Writable per-neuron variables of a group (what ``get_states`` returns at runtime)."""
+    from brian2.core.variables import ArrayVariable
+
+    return sorted(k for k, v in group.variables.items()
+                  if isinstance(v, ArrayVariable) and not v.read_only and not v.scalar and not k.startswith("_")
+                  and v.owner.name == group.name)
+
 
 #: Idle padding per example in a training chunk's schedule: room for the Wald extras of
 #: both phases without changing array shapes (the sum over a chunk is far below it).
@@ -109,12 +167,17 @@ class SpikingNetwork:
         seed: int = 0,
         chunk_size: int = 1000,
         test_chunk_size: int = 1000,
+        device: str = "runtime",
+        build_dir=None,
     ):
         net = params.network
-        if net.feedback in ("symmetric", "noisy_symmetric") and len(net.hidden) > 1:
+        if device not in ("runtime", "cpp_standalone"):
+            raise ValueError(f"device = {device!r}: expected 'runtime' or 'cpp_standalone'")
+        if net.feedback == "symmetric" and (len(net.hidden) != 1 or params.cell.kernel != "full"):
             raise NotImplementedError(
-                f"feedback = {net.feedback!r} with {len(net.hidden)} hidden layers is not implemented in the "
-                "spiking network yet (Y = W^T through the output synapses works for one hidden layer)"
+                f"feedback = 'symmetric' with {len(net.hidden)} hidden layers or a truncated kernel is not "
+                "implemented in the spiking network yet (Y = W^T through the output synapses works for one "
+                "hidden layer with the full kernel)"
             )
         if net.feedback == "noisy_symmetric":
             raise NotImplementedError("feedback = 'noisy_symmetric' is not implemented in the spiking network yet")
@@ -132,10 +195,26 @@ class SpikingNetwork:
         self._check_weights(weights)
         n_in = net.n_input
         self._dt = cell.dt
-        # Fixed-shape placeholders; replaced before every run.
-        self._train_capacity = int(round(float(self.chunk_size * (2 * protocol.phase_min + _PAD_PER_EXAMPLE) / cell.dt)))
-        self._arrays = PhaseSchedule.from_phases([("idle", 1, 0, 0)], protocol, dt=cell.dt).timed_arrays()
-        images = TimedArray(np.zeros((1, n_in)), dt=1 * ms, name="images")
+        self.device = device
+        self.standalone = device == "cpp_standalone"
+        if self.standalone:
+            _use_standalone_device(build_dir)
+            self._train_capacity = standalone_capacity(self.chunk_size, protocol, cell.dt)
+            test_steps = int(round(float(protocol.test_duration / cell.dt)))
+            self.test_chunk_size = max(1, self._train_capacity // test_steps)
+            self._run_capacity = self._train_capacity
+            rows = max(self.chunk_size, self.test_chunk_size)
+        else:
+            self._train_capacity = int(round(float(self.chunk_size * (2 * protocol.phase_min + _PAD_PER_EXAMPLE) / cell.dt)))
+            self._run_capacity = 1
+            rows = 1
+        self._image_rows = rows
+        # Runtime: placeholders replaced before every run. Standalone: the arrays of the
+        # build, whose values are passed to every run of the binary (run_args).
+        self._arrays = PhaseSchedule.from_phases([("idle", self._run_capacity, 0, 0)], protocol,
+                                                 dt=cell.dt).timed_arrays()
+        images = TimedArray(np.zeros((rows, n_in)), dt=1 * ms, name="images")
+        self._images = images
         learn_event = {"learn": LEARN_CONDITION, "test_reset": _TEST_RESET_CONDITION}
         delta_eqs = Equations("delta : 1")
         self.input = input_group(n_in, cell, self._arrays, images, name="input", extra_events=learn_event)
@@ -158,22 +237,14 @@ class SpikingNetwork:
         self.forward_synapses = []
         symmetric = net.feedback == "symmetric"
         for m, (pre, post) in enumerate(zip(self.layers[:-1], self.layers[1:], strict=True)):
-            extra = {"learn": WEIGHT_UPDATE}
-            events = {"learn": "learn"}
-            top = m == len(self.layers) - 2 and len(self.hidden) == 1
-            if symmetric and top:
-                # Y = W^T: output spikes travel back through the same synapses.
-                extra["feedback"] = "x_apical_L_pre += w\nx_apical_s_pre += w"
-            syn = kernel_synapses(pre, post, "basal", cell, extra_pathways=extra, extra_events=events,
-                                  name=f"W_{m}")
-            if symmetric and top:
-                syn.feedback.event = "spike"
-                syn._pathways_by_name = None
+            top = post is self.output and len(self.hidden) == 1
+            # Y = W^T: output spikes travel back through the same synapses to the apical traces.
+            on_post = "x_apical_L_pre += w\nx_apical_s_pre += w" if symmetric and top else None
+            syn = kernel_synapses(pre, post, "basal", cell, extra_pathways={"learn": WEIGHT_UPDATE},
+                                  extra_events={"learn": "learn"}, on_post=on_post, name=f"W_{m}")
             syn.connect()
             self.forward_synapses.append(syn)
             objects.append(syn)
-        if symmetric:
-            self._make_symmetric_feedback_pathway()
         self.feedback_synapses = []
         if not symmetric:
             for m, hid in enumerate(self.hidden):
@@ -189,18 +260,38 @@ class SpikingNetwork:
                                      when="after_synapses", name="readout")
         objects.append(self._readout)
         self.net = Network(*objects, name="segregated_dendrite_network")
-        self._check_connectivity_order()
-        self.set_weights(weights)
+        offsets = {}
+        if protocol.stochastic_plateau:
+            # numpy draws (not Brian2 code) so that runtime and standalone start alike
+            rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x0F]))
+            sd = float(protocol.plateau_offset_sd / cell.dt)
+            top = int(round(float(protocol.plateau_offset_max / cell.dt)))
+            for hid in self.hidden:
+                offsets[hid.name] = np.minimum(np.abs(np.trunc(sd * rng.standard_normal(len(hid)))), top).astype(np.int32)
         self.examples_trained = 0
+        self.last_schedule = None
+        if self.standalone:
+            self._state_names = {g.name: _state_names(g) for g in self.layers}
+            self._mirror_state = {f"{g.name}.{v}": np.zeros(len(g), dtype=g.variables[v].dtype)
+                                  for g in self.layers for v in self._state_names[g.name]}
+            self._mirror_state["output.class_index"] = np.arange(len(self.output), dtype=np.int32)
+            for name, off in offsets.items():
+                self._mirror_state[f"{name}.plateau_offset"] = off
+            self._mirror_weights = None
+            self.set_weights(weights)
+            self._build(build_dir)
+        else:
+            for name, off in offsets.items():
+                self.hidden[[h.name for h in self.hidden].index(name)].plateau_offset = off
+            self._check_connectivity_order()
+            self.set_weights(weights)
 
     # ------------------------------------------------------------------ weights
     def _check_weights(self, weights: Weights) -> None:
         sizes = self.params.network.layer_sizes
         if tuple(weights.layer_sizes) != tuple(sizes):
             raise ValueError(f"weights have layer sizes {tuple(weights.layer_sizes)}, the model has {tuple(sizes)}")
-
-    def _make_symmetric_feedback_pathway(self):  # pragma: no cover - placeholder guard
-        raise NotImplementedError("feedback = 'symmetric' is not implemented in the spiking network yet")
+        weights.check_finite()
 
     def _check_connectivity_order(self) -> None:
         """``w`` is stored in presynaptic-major order for all-to-all connect(); rely on it, but verify."""
@@ -211,57 +302,149 @@ class SpikingNetwork:
             if not (np.array_equal(i, k // n_post) and np.array_equal(j, k % n_post)):
                 raise RuntimeError(f"unexpected synapse order in {syn.name}")
 
+    @staticmethod
+    def _flat(matrix) -> np.ndarray:
+        """(n_post, n_pre) matrix -> synaptic ``w`` in presynaptic-major order."""
+        return np.ascontiguousarray(np.asarray(matrix, dtype=float).T).ravel()
+
     def set_weights(self, weights: Weights) -> None:
         """Write ``W``, ``b``, ``Y`` and ``c`` into the simulation."""
         self._check_weights(weights)
+        self._weights_template = weights.copy()
+        if self.standalone:
+            self._mirror_weights = weights.copy()
+            for group, b in zip(self.layers[1:], weights.b, strict=True):
+                self._mirror_state[f"{group.name}.b_basal"] = np.asarray(b, dtype=float).copy()
+            for hid, c in zip(self.hidden, weights.c, strict=True):
+                self._mirror_state[f"{hid.name}.c_apical"] = np.asarray(c, dtype=float).copy()
+            return
         for syn, W in zip(self.forward_synapses, weights.W, strict=True):
-            syn.w[:] = np.ascontiguousarray(np.asarray(W, dtype=float).T).ravel()
+            syn.w[:] = self._flat(W)
         for group, b in zip(self.layers[1:], weights.b, strict=True):
             group.b_basal[:] = np.asarray(b, dtype=float)
         for fb, Y in zip(self.feedback_synapses, weights.Y, strict=True):
-            # Y^m is (n_hidden_m, n_output); synapses go output -> hidden (presynaptic-major).
-            fb.w[:] = np.ascontiguousarray(np.asarray(Y, dtype=float).T).ravel()
+            # Y^m is (n_hidden_m, n_output); synapses go output -> hidden.
+            fb.w[:] = self._flat(Y)
         for hid, c in zip(self.hidden, weights.c, strict=True):
             hid.c_apical[:] = np.asarray(c, dtype=float)
-        self._weights_template = weights
 
     def get_weights(self) -> Weights:
         """The current weights as a :class:`Weights` (copies)."""
+        if self.standalone:
+            w = self._mirror_weights.copy()
+            w.b = [self._mirror_state[f"{g.name}.b_basal"].copy() for g in self.layers[1:]]
+            return self._symmetric(w)
         w = self._weights_template.copy()
         w.W = [
             np.asarray(syn.w[:]).reshape(len(syn.source), len(syn.target)).T.copy() for syn in self.forward_synapses
         ]
         w.b = [np.asarray(g.b_basal[:]).copy() for g in self.layers[1:]]
+        return self._symmetric(w)
+
+    def _symmetric(self, w: Weights) -> Weights:
+        if self.params.network.feedback == "symmetric":
+            w.Y = [w.W[-1].T.copy()]
         return w
 
     # ------------------------------------------------------------------ state
     def get_state(self) -> dict:
         """All non-weight state variables (potentials, traces, window sums), for checkpoints."""
+        if self.standalone:
+            return {k: v.copy() for k, v in self._mirror_state.items()
+                    if k.split(".", 1)[1] not in _WEIGHT_LIKE}
         state = {}
         for group in self.layers:
             for name, value in group.get_states(units=False, read_only_variables=False).items():
-                if name in ("b_basal", "c_apical", "class_index"):
+                if name in _WEIGHT_LIKE:
                     continue
                 state[f"{group.name}.{name}"] = np.asarray(value).copy()
         return state
 
     def set_state(self, state: dict) -> None:
+        """Restore what :meth:`get_state` returned."""
+        if self.standalone:
+            for k, v in state.items():
+                if k not in self._mirror_state:
+                    raise ValueError(f"unknown state variable {k!r}")
+                self._mirror_state[k] = np.asarray(v, dtype=self._mirror_state[k].dtype).copy()
+            return
         for group in self.layers:
             values = {k.split(".", 1)[1]: v for k, v in state.items() if k.split(".", 1)[0] == group.name}
             if values:
                 group.set_states(values, units=False)
 
     # ------------------------------------------------------------------ running
-    def _install(self, schedule: PhaseSchedule, images: np.ndarray) -> None:
-        arrays = schedule.timed_arrays()
-        image_array = TimedArray(images, dt=1 * ms, name="images")
-        for group in self.layers:
-            group.namespace.update(arrays)
-        self.input.namespace["images"] = image_array
+    def _seed_value(self, *keys) -> int:
+        return int(np.random.SeedSequence([self.seed, *keys]).generate_state(1)[0])
 
-    def _seed(self, *keys) -> None:
-        seq = np.random.SeedSequence([self.seed, *keys])
-        brian2.seed(int(seq.generate_state(1)[0]))
+    def _build(self, build_dir) -> None:
+        """Generate and compile the standalone project once (one run of ``_run_capacity`` steps)."""
+        from brian2 import device
+        from brian2.utils.filelock import FileLock
+
+        device.insert_code("main", _SEED_FROM_ENVIRONMENT)
+        self.net.run(self._run_capacity * self._dt, namespace={})
+        directory = device.project_dir if build_dir is None else str(build_dir)
+        lock = FileLock(str(directory).rstrip("/") + ".lock") if directory else None
+        t0 = time.perf_counter()
+        try:
+            if lock is not None:
+                lock.acquire()
+            device.build(run=False, directory=directory)
+        except Exception as err:
+            raise RuntimeError(
+                f"building the cpp_standalone project in {directory} failed: {err}. The compiler output is "
+                f"in that directory (make output above); run 'make' there to see it again") from err
+        finally:
+            if lock is not None:
+                lock.release()
+        self.build_seconds = time.perf_counter() - t0
+        logger.info(f"standalone build in {directory}: {self.build_seconds:.1f} s")
+
+    def _execute(self, schedule: PhaseSchedule, images: np.ndarray, seed: int, report=None) -> None:
+        """Run one schedule: one ``run()`` (runtime) or one run of the compiled binary (standalone)."""
+        if not self.standalone:
+            arrays = schedule.timed_arrays()
+            for group in self.layers:
+                group.namespace.update(arrays)
+            self.input.namespace["images"] = TimedArray(images, dt=1 * ms, name="images")
+            brian2.seed(seed)
+            self.net.t_ = 0.0
+            self.net.run(schedule.duration, report=report, namespace={})
+            return
+        import os
+
+        from brian2 import device
+
+        if schedule.capacity != self._run_capacity:
+            raise RuntimeError(
+                f"schedule of {schedule.capacity} steps for a standalone build of {self._run_capacity}")
+        run_args = {self._arrays[name]: values for name, values in (
+            ("sched_phase", schedule.phase), ("sched_steps_left", schedule.steps_left),
+            ("sched_window_steps", schedule.window_steps), ("sched_example", schedule.example),
+            ("sched_label", schedule.label))}
+        padded = np.zeros((self._image_rows, images.shape[1]))
+        padded[: len(images)] = images
+        run_args[self._images] = padded
+        for syn, W in zip(self.forward_synapses, self._mirror_weights.W, strict=True):
+            run_args[syn.w] = self._flat(W)
+        for fb, Y in zip(self.feedback_synapses, self._mirror_weights.Y, strict=True):
+            run_args[fb.w] = self._flat(Y)
+        for group in self.layers:
+            for name in self._state_names[group.name]:
+                value = self._mirror_state[f"{group.name}.{name}"]
+                dim = group.variables[name].dim
+                run_args[getattr(group, name)] = value if dim is DIMENSIONLESS else Quantity(value, dim=dim)
+        os.environ[_SEED_VARIABLE] = str(seed % 2**32)
+        # per-process results, so that processes can share one build (sweeps)
+        device.run(run_args=run_args, with_output=False, results_directory=f"results_{os.getpid()}")
+        for m, syn in enumerate(self.forward_synapses):
+            self._mirror_weights.W[m] = np.asarray(syn.w[:]).reshape(len(syn.source), len(syn.target)).T.copy()
+        for group in self.layers:
+            for name in self._state_names[group.name]:
+                self._mirror_state[f"{group.name}.{name}"] = np.asarray(getattr(group, name)[:]).copy()  # unitless
+        # the run's input files are not needed any more (one set per chunk would fill the disk)
+        device.delete(code=False, data=False, run_args=True, directory=False)
 
     def train_chunk(self, images: np.ndarray, labels: np.ndarray, key: tuple = (), report=None) -> None:
         """Train on up to ``chunk_size`` examples in one ``run()`` (state carried over).
@@ -276,10 +459,13 @@ class SpikingNetwork:
         padded[:n] = images
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x5C, *key]))
         schedule = PhaseSchedule.training(labels, self.params.protocol, self._dt, rng, capacity=self._train_capacity)
-        self._install(schedule, padded)
-        self._seed(0x7A, *key)
-        self.net.t_ = 0.0
-        self.net.run(schedule.duration, report=report, namespace={})
+        if self.standalone and schedule.n_steps > self._train_capacity:
+            raise RuntimeError(  # pragma: no cover - probability below 1e-20 by construction
+                f"the phase lengths of this chunk need {schedule.n_steps} steps, more than the "
+                f"{self._train_capacity} of the standalone build")
+        if self.standalone:
+            schedule = schedule.padded(self._run_capacity)
+        self._execute(schedule, padded, self._seed_value(0x7A, *key), report)
         self.examples_trained += n
         self.last_schedule = schedule
 
@@ -289,37 +475,34 @@ class SpikingNetwork:
         The training state (potentials, traces) is saved before and restored after.
         """
         saved = self.get_state()
+        protocol = self.params.protocol
         n_out = self.params.network.n_output
+        test_steps = int(round(float(protocol.test_duration / self._dt)))
+        capacity = self._run_capacity if self.standalone else self.test_chunk_size * test_steps
         V, R = [], []
-        for start in range(0, len(images), self.test_chunk_size):
-            block = images[start : start + self.test_chunk_size]
-            n = len(block)
-            padded = np.zeros((self.test_chunk_size, self.params.network.n_input))
-            padded[:n] = block
-            schedule = PhaseSchedule.test(n, self.params.protocol, self._dt)
-            # fixed capacity so that chunks of any size reuse the generated code
-            schedule = PhaseSchedule._from_table(
-                schedule.phase_table, self.params.protocol, self._dt,
-                capacity=self.test_chunk_size * int(round(float(self.params.protocol.test_duration / self._dt))),
-            )
-            self._install(schedule, padded)
-            for group in self.layers:
-                group.set_states({v: np.zeros(len(group)) for v in _TEST_RESET_VARS if v in group.variables},
-                                 units=False)
-            self._seed(0x7E, *key, start)
+        if not self.standalone:
             self._readout.active = True
-            n_before = len(self._readout.t)
-            self.net.t_ = 0.0
-            self.net.run(schedule.duration, report=report, namespace={})
-            self.last_schedule = schedule
-            phase = np.asarray(self._readout.phase[n_before:])
-            v = np.asarray(self._readout.V_mean_test[n_before:])[phase == TEST].reshape(n, n_out)
-            r = np.asarray(self._readout.rate_mean_test[n_before:])[phase == TEST].reshape(n, n_out)
-            V.append(v)
-            R.append(r)
-        self._readout.active = False
-        self.set_state(saved)
-        return TestResult(np.concatenate(V), np.concatenate(R), self.params.protocol.readout, labels)
+        try:
+            for start in range(0, len(images), self.test_chunk_size):
+                block = images[start : start + self.test_chunk_size]
+                n = len(block)
+                # fixed capacity so that chunks of any size reuse the generated code
+                schedule = PhaseSchedule.test(n, protocol, self._dt).padded(capacity)
+                zeros = {f"{g.name}.{v}": np.zeros(len(g)) for g in self.layers for v in _TEST_RESET_VARS
+                         if v in g.variables}
+                self.set_state(zeros)
+                n_before = 0 if self.standalone else len(self._readout.t)
+                self._execute(schedule, block, self._seed_value(0x7E, *key, start), report)
+                self.last_schedule = schedule
+                phase = np.asarray(self._readout.phase[n_before:])
+                sel = phase == TEST
+                V.append(np.asarray(self._readout.V_mean_test[n_before:])[sel].reshape(n, n_out))
+                R.append(np.asarray(self._readout.rate_mean_test[n_before:])[sel].reshape(n, n_out))
+        finally:
+            if not self.standalone:
+                self._readout.active = False
+            self.set_state(saved)
+        return TestResult(np.concatenate(V), np.concatenate(R), protocol.readout, labels)
 
     # ------------------------------------------------------------------ recording
     def record(self, images, labels, mode: str = "train", potentials: dict | None = None,

@@ -201,6 +201,23 @@ class PhaseSchedule:
             steps_left[:n_steps][idle] = _IDLE_STEPS_LEFT
         return cls(dt, phase, steps_left, window, example, label, n_steps, table)
 
+    def padded(self, capacity: int) -> PhaseSchedule:
+        """The same schedule with idle padding up to ``capacity`` steps."""
+        if capacity < self.n_steps:
+            raise ValueError(f"capacity {capacity} is shorter than the schedule ({self.n_steps} steps)")
+        if capacity == self.capacity:
+            return self
+        n = self.n_steps
+
+        def pad(values, fill):
+            out = np.full(capacity, fill, dtype=np.int32)
+            out[:n] = values[:n]
+            return out
+
+        return PhaseSchedule(self.dt, pad(self.phase, IDLE), pad(self.steps_left, _IDLE_STEPS_LEFT),
+                             pad(self.window_steps, 1), pad(self.example, 0), pad(self.label, 0), n,
+                             self.phase_table)
+
     def timed_arrays(self) -> dict[str, TimedArray]:
         """The namespace entries ``sched_*`` read by :func:`schedule_equations`."""
         return {

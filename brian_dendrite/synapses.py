@@ -48,6 +48,7 @@ def kernel_synapses(
     model: str = "w : 1",
     extra_pathways: dict | None = None,
     extra_events: dict | None = None,
+    on_post: str | None = None,
     name: str | None = None,
     namespace: dict | None = None,
 ) -> Synapses:
@@ -61,6 +62,8 @@ def kernel_synapses(
     extra_pathways, extra_events : dict, optional
         Further ``on_pre`` pathways and the events that trigger them (the
         learning rule, see :mod:`brian_dendrite.plasticity`).
+    on_post : str, optional
+        Code run on postsynaptic spikes (symmetric feedback through the same weights).
 
     Returns
     -------
@@ -86,6 +89,7 @@ def kernel_synapses(
         target,
         model=model,
         on_pre=on_pre,
+        on_post=on_post,
         on_event=on_event,
         namespace=ns,
         delay=delays or None,

@@ -59,6 +59,30 @@ def versions() -> dict:
     return out
 
 
+def build_directory(params: ModelParameters, chunk_size: int) -> Path:
+    """Cache directory of a cpp_standalone build, keyed by what determines the generated code.
+
+    The key hashes the parameters (they are compiled in as constants), the chunk
+    size (it fixes array shapes and the run length) and the versions of Brian2,
+    brian_dendrite and Python. Under ``$BRIAN_DENDRITE_BUILD_CACHE`` if set, else
+    ``$XDG_CACHE_HOME/brian_dendrite/builds`` (``~/.cache/...``).
+    """
+    import hashlib
+
+    import brian2
+
+    from . import __version__
+
+    key = json.dumps([params.to_toml(), int(chunk_size), brian2.__version__, __version__, platform.python_version()])
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    root = os.environ.get("BRIAN_DENDRITE_BUILD_CACHE")
+    if not root:
+        root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "brian_dendrite" / "builds"
+    path = Path(root) / f"{params.name}-{digest}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def write_json_atomic(path: Path, data) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -142,8 +166,17 @@ class Trainer:
         self.target = target
         self.history: list[dict] = []
         self.progress = {"epoch": 0, "offset": 0, "examples": 0, "train_seconds": 0.0, "chunk_ms_per_example": []}
-        self.network = SpikingNetwork(params, seed=self.seed, chunk_size=self.chunk_size,
-                                      test_chunk_size=min(1000, max(self.test_examples, 1)))
+        if target not in ("numpy", "cython", "cpp_standalone"):
+            raise ValueError(f"target = {target!r}: expected 'numpy', 'cython' or 'cpp_standalone'")
+        if target == "cpp_standalone":
+            self.network = SpikingNetwork(params, seed=self.seed, chunk_size=self.chunk_size, device="cpp_standalone",
+                                          build_dir=build_directory(params, self.chunk_size))
+        else:
+            import brian2
+
+            brian2.prefs.codegen.target = target
+            self.network = SpikingNetwork(params, seed=self.seed, chunk_size=self.chunk_size,
+                                          test_chunk_size=min(1000, max(self.test_examples, 1)))
 
     # ---------------------------------------------------------------- checkpoints
     @property

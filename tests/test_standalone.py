@@ -49,3 +49,99 @@ def test_neurons_under_cpp_standalone(tmp_path):
     np.testing.assert_allclose(result["alpha_f"], 1 / (1 + np.exp(-apical)), atol=1e-9)
     np.testing.assert_allclose(result["alpha_t"], 1 / (1 + np.exp(-apical)), atol=1e-9)
     np.testing.assert_allclose(result["V_out"], [(0.6 + 8) / 1.7, (-0.6 - 8) / 1.7], atol=1e-9)
+
+
+NETWORK_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    from brian_dendrite.datasets import load_mnist
+    from brian_dendrite.network import SpikingNetwork
+    from brian_dendrite.parameters import load_model
+    build, data = sys.argv[1], sys.argv[2]
+    p = load_model("one_hidden")
+    p = p.replace(network=p.network.replace(hidden=(30,)))
+    tr = load_mnist("train", data_dir=data)
+    net = SpikingNetwork(p, seed=4, chunk_size=1, device="cpp_standalone", build_dir=build)
+    net.train_chunk(tr.images[:1], tr.labels[:1], key=(0, 0))
+    before = net.get_weights()
+    net.train_chunk(tr.images[1:2], tr.labels[1:2], key=(0, 1))
+    after = net.get_weights()
+    st = net.get_state()
+    out = {"dW": [(a - b).tolist() for a, b in zip(after.W, before.W)],
+           "db": [(a - b).tolist() for a, b in zip(after.b, before.b)],
+           "state": {k: v.tolist() for k, v in st.items()
+                     if k.split(".")[1] in ("V_mean_f", "s_mean_f", "alpha_f", "alpha_t", "rate_mean_t")}}
+    print(json.dumps(out))
+    """
+)
+
+
+def test_learning_rule_under_cpp_standalone(tmp_path):
+    """The update applied by the compiled binary equals MODEL.md 1.9 computed from its own window means."""
+    from conftest import mnist_dir
+
+    proc = subprocess.run([sys.executable, "-c", NETWORK_SCRIPT, str(tmp_path / "build"), str(mnist_dir())],
+                          capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    st = {k: np.array(v) for k, v in r["state"].items()}
+
+    def sig(x):
+        return 1 / (1 + np.exp(-x))
+
+    k = 0.6 / 0.7
+    scale_h, scale_o = 0.21 * 20 * k, 0.21 * 20 * k
+    s_f = sig(st["hidden_0.V_mean_f"])
+    delta_h = scale_h * (st["hidden_0.alpha_t"] - st["hidden_0.alpha_f"]) * s_f * (1 - s_f)
+    o_f = sig(st["output.V_mean_f"])
+    delta_o = scale_o * (st["output.rate_mean_t"] - o_f) * o_f * (1 - o_f)
+    np.testing.assert_allclose(r["db"][0], delta_h, rtol=1e-9, atol=1e-13)
+    np.testing.assert_allclose(r["db"][1], delta_o, rtol=1e-9, atol=1e-13)
+    np.testing.assert_allclose(r["dW"][0], np.outer(delta_h, st["input.s_mean_f"]), rtol=1e-9, atol=1e-13)
+    np.testing.assert_allclose(r["dW"][1], np.outer(delta_o, st["hidden_0.s_mean_f"]), rtol=1e-9, atol=1e-13)
+    assert np.abs(r["dW"][0]).max() > 0
+
+
+RESUME_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    from brian_dendrite.datasets import load_mnist
+    from brian_dendrite.parameters import load_model
+    from brian_dendrite.training import Trainer
+    out, data, n, resume = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
+    p = load_model("one_hidden")
+    p = p.replace(network=p.network.replace(hidden=(30,)))
+    tr, te = load_mnist("train", data_dir=data), load_mnist("test", data_dir=data)
+
+    class Sub:
+        images, labels = te.images[:20], te.labels[:20]
+
+    t = Trainer(p, tr, Sub, out, seed=5, chunk_size=50, test_examples=20, target="cpp_standalone")
+    if resume:
+        assert t.resume()
+    t.train(n)
+    """
+)
+
+
+def test_resume_under_cpp_standalone(tmp_path, monkeypatch):
+    from conftest import mnist_dir
+
+    from brian_dendrite.initialization import Weights
+
+    monkeypatch.setenv("BRIAN_DENDRITE_BUILD_CACHE", str(tmp_path / "cache"))
+
+    def run(out, n, resume):
+        proc = subprocess.run([sys.executable, "-c", RESUME_SCRIPT, str(out), str(mnist_dir()), str(n), resume],
+                              capture_output=True, text=True, timeout=900, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+
+    run(tmp_path / "full", 150, "0")
+    run(tmp_path / "split", 100, "0")
+    run(tmp_path / "split", 150, "1")
+    a = Weights.load(tmp_path / "full" / "weights.npz")
+    b = Weights.load(tmp_path / "split" / "weights.npz")
+    for x, y in zip(a.W + a.b, b.W + b.b, strict=True):
+        np.testing.assert_array_equal(x, y)

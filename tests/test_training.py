@@ -81,14 +81,14 @@ def test_resume_reproduces_uninterrupted_run(cython_target, mnist, tmp_path):
 def test_resume_refuses_other_parameters(numpy_target, mnist, tmp_path):
     train, test = mnist
     t = Trainer(_small(hidden=(5,)), _Subset(train, 10), _Subset(test, 5), tmp_path, seed=1, chunk_size=10,
-                test_examples=5)
+                test_examples=5, target="numpy")
     t.train(10)
     other = Trainer(_small(hidden=(6,)), _Subset(train, 10), _Subset(test, 5), tmp_path, seed=1, chunk_size=10,
-                    test_examples=5)
+                    test_examples=5, target="numpy")
     with pytest.raises(ValueError, match="written for other parameters"):
         other.resume()
     again = Trainer(_small(hidden=(5,)), _Subset(train, 10), _Subset(test, 5), tmp_path, seed=2, chunk_size=10,
-                    test_examples=5)
+                    test_examples=5, target="numpy")
     with pytest.raises(ValueError, match="seed 1 .* must match to resume"):
         again.resume()
 
@@ -97,7 +97,7 @@ def test_corrupt_checkpoint_is_reported_and_kept(numpy_target, mnist, tmp_path):
     train, test = mnist
     (tmp_path / "checkpoint.npz").write_bytes(b"not a zip file")
     t = Trainer(_small(hidden=(5,)), _Subset(train, 10), _Subset(test, 5), tmp_path, seed=1, chunk_size=10,
-                test_examples=5)
+                test_examples=5, target="numpy")
     with pytest.raises(ValueError, match="checkpoint .* unreadable or corrupt"):
         t.resume()
     assert (tmp_path / "checkpoint.npz").read_bytes() == b"not a zip file"
@@ -113,13 +113,13 @@ def test_bad_training_data_is_rejected(numpy_target, mnist, tmp_path):
     bad = train.images[:10].copy()
     bad[3, 7] = np.nan
     with pytest.raises(ValueError, match="NaN"):
-        Trainer(_small(hidden=(5,)), Data(bad, train.labels[:10]), _Subset(test, 5), tmp_path)
+        Trainer(_small(hidden=(5,)), Data(bad, train.labels[:10]), _Subset(test, 5), tmp_path, target="numpy")
     with pytest.raises(ValueError, match="784"):
-        Trainer(_small(hidden=(5,)), Data(train.images[:10, :700], train.labels[:10]), _Subset(test, 5), tmp_path)
+        Trainer(_small(hidden=(5,)), Data(train.images[:10, :700], train.labels[:10]), _Subset(test, 5), tmp_path, target="numpy")
     labels = train.labels[:10].copy()
     labels[0] = 12
     with pytest.raises(ValueError, match="label"):
-        Trainer(_small(hidden=(5,)), Data(train.images[:10], labels), _Subset(test, 5), tmp_path)
+        Trainer(_small(hidden=(5,)), Data(train.images[:10], labels), _Subset(test, 5), tmp_path, target="numpy")
 
 
 def test_cli_errors(tmp_path, capsys):

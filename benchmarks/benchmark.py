@@ -1,0 +1,166 @@
+"""Throughput benchmark of brian_dendrite (784-500-10, real MNIST, the paper's phases).
+
+Prints, per target (Cython runtime, cpp_standalone, the numpy rate model): ms per
+training example, ms per 250-ms test image, synaptic events per example and ns
+per event, cold and warm build (compile) times and peak RSS. Every measurement
+runs in a fresh process (Brian2's device is global state; peak RSS is per
+process); figures are medians over the repeated chunks of one process. These
+machines are shared and noisy: compare ratios from one run, not absolute times
+across runs.
+
+    python benchmarks/benchmark.py --data-dir ../shared/data/mnist
+    python benchmarks/benchmark.py --targets cpp_standalone --chunk 1000 --chunks 4
+
+This is a measurement script, not a test: it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _events_per_example(net, images, labels) -> float:
+    """Synaptic events per training example from one recorded chunk (spikes x fan-out)."""
+    rec = net.record(images, labels, mode="train")
+    sizes = rec.layer_sizes
+    names = list(sizes)
+    events = 0
+    for k, layer in enumerate(names[:-1]):
+        events += len(rec.spikes[layer].indices) * sizes[names[k + 1]]  # feedforward
+    hidden = [n for n in names if n.startswith("hidden")]
+    events += len(rec.spikes["output"].indices) * sum(sizes[h] for h in hidden)  # feedback
+    return events / len(labels)
+
+
+def worker(args) -> dict:
+    import numpy as np
+
+    from brian_dendrite.datasets import load_mnist
+    from brian_dendrite.parameters import load_model
+
+    params = load_model(args.model)
+    train = load_mnist("train", data_dir=args.data_dir)
+    test = load_mnist("test", data_dir=args.data_dir)
+    out = {"target": args.target, "model": args.model, "chunk": args.chunk}
+    n = args.chunk
+    if args.target == "rate":
+        from brian_dendrite.initialization import initial_weights
+        from brian_dendrite.rate import RateNetwork
+
+        net = RateNetwork(params, initial_weights(params, np.random.default_rng(0)))
+        per = []
+        for k in range(args.chunks):
+            t0 = time.perf_counter()
+            net.train(train.images[k * n : (k + 1) * n], train.labels[k * n : (k + 1) * n])
+            per.append(1000 * (time.perf_counter() - t0) / n)
+        t0 = time.perf_counter()
+        net.test_error(test.images, test.labels)
+        out["test_10000_images_s"] = time.perf_counter() - t0
+        out["ms_per_train_example"] = float(np.median(per))
+        out["ms_per_test_image"] = 1000 * out["test_10000_images_s"] / 10000
+        out["peak_rss_mb"] = _peak_rss_mb()
+        return out
+    from brian_dendrite.network import SpikingNetwork
+
+    t0 = time.perf_counter()
+    if args.target == "cpp_standalone":
+        net = SpikingNetwork(params, seed=0, chunk_size=n, device="cpp_standalone", build_dir=args.build_dir)
+        out["build_s"] = net.build_seconds
+    else:
+        import brian2
+
+        brian2.prefs.codegen.target = "cython"
+        if args.build_dir:
+            brian2.prefs.codegen.runtime.cython.cache_dir = args.build_dir
+        net = SpikingNetwork(params, seed=0, chunk_size=n, test_chunk_size=args.test_images)
+    out["setup_s"] = time.perf_counter() - t0
+    per = []
+    first = None
+    for k in range(args.chunks):
+        t0 = time.perf_counter()
+        net.train_chunk(train.images[k * n : (k + 1) * n], train.labels[k * n : (k + 1) * n], key=(0, k))
+        seconds = time.perf_counter() - t0
+        if k == 0:
+            first = seconds
+        per.append(1000 * seconds / n)
+    # the first runtime chunk includes code generation and the Cython compile
+    out["first_chunk_s"] = first
+    out["ms_per_train_example"] = float(np.median(per[1:] if len(per) > 1 else per))
+    out["ms_per_train_example_all_chunks"] = per
+    m = args.test_images
+    t0 = time.perf_counter()
+    net.test(test.images[:m], test.labels[:m])
+    first_test = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    net.test(test.images[m : 2 * m], test.labels[m : 2 * m])
+    out["ms_per_test_image"] = 1000 * (time.perf_counter() - t0) / m
+    out["first_test_s"] = first_test
+    if args.target != "cpp_standalone":
+        ev = _events_per_example(net, train.images[:200], train.labels[:200])
+        out["synaptic_events_per_example"] = ev
+        out["ns_per_event"] = 1e6 * out["ms_per_train_example"] / ev
+    out["peak_rss_mb"] = _peak_rss_mb()
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", default=os.environ.get("BRIAN_DENDRITE_DATA"))
+    parser.add_argument("--model", default="one_hidden")
+    parser.add_argument("--targets", default="rate,cython,cpp_standalone")
+    parser.add_argument("--chunk", type=int, default=1000, help="examples per run() / chunk")
+    parser.add_argument("--chunks", type=int, default=4, help="chunks per process (median over chunks 2..)")
+    parser.add_argument("--test-images", type=int, default=400)
+    parser.add_argument("--json", default=None, help="also write the results here")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--target", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--build-dir", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(args)))
+        return 0
+    results = []
+    for target in args.targets.split(","):
+        runs = ["warm"] if target == "rate" else ["cold", "warm"]
+        build = tempfile.mkdtemp(prefix=f"bd-bench-{target}-")
+        for phase in runs:
+            cmd = [sys.executable, __file__, "--worker", "--target", target, "--model", args.model,
+                   "--chunk", str(args.chunk), "--chunks", str(args.chunks if phase == "warm" else 1),
+                   "--test-images", str(args.test_images), "--build-dir", build]
+            if args.data_dir:
+                cmd += ["--data-dir", args.data_dir]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                print(f"{target} ({phase}) failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
+                return 1
+            res = json.loads(proc.stdout.strip().splitlines()[-1])
+            res["build"] = phase
+            results.append(res)
+            print(json.dumps(res), flush=True)
+    print("\nsummary (medians; cold = empty build cache, warm = reused build)")
+    print(f"{'target':<16}{'build':<6}{'ms/train ex':>12}{'ms/test img':>12}{'events/ex':>12}{'ns/event':>10}"
+          f"{'compile s':>10}{'peak MB':>9}")
+    for r in results:
+        compile_s = r.get("build_s", r.get("first_chunk_s"))
+        print(f"{r['target']:<16}{r['build']:<6}{r['ms_per_train_example']:>12.2f}{r['ms_per_test_image']:>12.2f}"
+              f"{r.get('synaptic_events_per_example', float('nan')):>12.0f}{r.get('ns_per_event', float('nan')):>10.2f}"
+              f"{(compile_s if compile_s is not None else float('nan')):>10.1f}{r['peak_rss_mb']:>9.0f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
