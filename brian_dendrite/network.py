@@ -322,7 +322,7 @@ class SpikingNetwork:
             syn.w[:] = self._flat(W)
         for group, b in zip(self.layers[1:], weights.b, strict=True):
             group.b_basal[:] = np.asarray(b, dtype=float)
-        for fb, Y in zip(self.feedback_synapses, weights.Y, strict=True):
+        for fb, Y in zip(self.feedback_synapses, self._feedback_matrices(weights), strict=True):
             # Y^m is (n_hidden_m, n_output); synapses go output -> hidden.
             fb.w[:] = self._flat(Y)
         for hid, c in zip(self.hidden, weights.c, strict=True):
@@ -340,6 +340,10 @@ class SpikingNetwork:
         ]
         w.b = [np.asarray(g.b_basal[:]).copy() for g in self.layers[1:]]
         return self._symmetric(w)
+
+    def _feedback_matrices(self, weights: Weights) -> list:
+        """The Y matrices that have their own synapses (none for symmetric feedback: it uses W)."""
+        return [] if self.params.network.feedback == "symmetric" else weights.Y
 
     def _symmetric(self, w: Weights) -> Weights:
         if self.params.network.feedback == "symmetric":
@@ -428,7 +432,7 @@ class SpikingNetwork:
         run_args[self._images] = padded
         for syn, W in zip(self.forward_synapses, self._mirror_weights.W, strict=True):
             run_args[syn.w] = self._flat(W)
-        for fb, Y in zip(self.feedback_synapses, self._mirror_weights.Y, strict=True):
+        for fb, Y in zip(self.feedback_synapses, self._feedback_matrices(self._mirror_weights), strict=True):
             run_args[fb.w] = self._flat(Y)
         for group in self.layers:
             for name in self._state_names[group.name]:

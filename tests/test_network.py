@@ -144,3 +144,24 @@ def test_rejects_mismatched_weights(numpy_target):
     other = SpikingNetwork(small.replace(network=small.network.replace(hidden=(8,))), seed=1, chunk_size=1)
     with pytest.raises(ValueError, match="layer sizes"):
         SpikingNetwork(small, weights=other.get_weights())
+
+
+def test_symmetric_feedback_is_transposed_forward_weights(numpy_target, mnist_small):
+    """feedback='symmetric': V_apical = W_out^T s_out (through the output synapses' on_post pathway)."""
+    base = load_model("one_hidden")
+    params = base.replace(network=base.network.replace(hidden=(12,), feedback="symmetric"))
+    images, labels = mnist_small
+    net = SpikingNetwork(params, seed=2, chunk_size=1)
+    W_out = net.get_weights().W[1]
+    np.testing.assert_array_equal(net.get_weights().Y[0], W_out.T)
+    hid = StateMonitor(net.hidden[0], "V_apical", record=True, when="before_thresholds")
+    out = StateMonitor(net.output, "s_out", record=True, when="before_thresholds")
+    net.net.add(hid, out)
+    net.train_chunk(images[:1], labels[:1])
+    last = net.last_schedule.n_steps - 1  # the weights change at the very last step
+    expected = W_out.T @ out.s_out[:, :last]
+    assert np.abs(expected).max() > 0.1
+    np.testing.assert_allclose(hid.V_apical[:, :last], expected, rtol=1e-9, atol=1e-12)
+    # after learning the feedback follows the new weights
+    np.testing.assert_array_equal(net.get_weights().Y[0], net.get_weights().W[1].T)
+    assert not np.array_equal(net.get_weights().W[1], W_out)
