@@ -10,6 +10,8 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 __all__ = ["main", "build_parser"]
 
 
@@ -60,7 +62,27 @@ def build_parser() -> argparse.ArgumentParser:
                        help="folder with the MNIST files (default: $BRIAN_DENDRITE_DATA, else download/cache)")
         p.add_argument("--output", type=Path, default=Path("run"), help="output directory (default ./run)")
         p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --output")
+        p.add_argument("--kind", choices=["spiking", "rate"], default="spiking",
+                       help="the spiking network (default) or its rate abstraction (numpy)")
+        p.add_argument("--record", type=int, default=0, metavar="N",
+                       help="after training, record N more training examples (spikes, plateaus, potentials of "
+                            "10 neurons per layer) to OUTPUT/recording.npz, for 'export' and 'plot'")
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("export", help="export a recording (OUTPUT/recording.npz of 'train --record') to NWB")
+    p.add_argument("recording", type=Path, help="a recording.npz, or a run directory holding one")
+    p.add_argument("--output", type=Path, default=None, help="NWB file (default: beside the recording, .nwb)")
+    p.add_argument("--inspect", action="store_true", help="run nwbinspector on the file and print its findings")
+
+    p = sub.add_parser("plot", help="figures of a run directory: learning curve, raster, potentials, weights")
+    p.add_argument("run", type=Path, help="a run directory (summary.json, weights.npz, recording.npz)")
+    p.add_argument("--output", type=Path, default=None, help="figure directory (default RUN/figures)")
+
+    p = sub.add_parser("validate", help="compare the spiking network with the rate abstraction")
+    p.add_argument("--tier", choices=["fast", "full"], default="fast")
+    p.add_argument("--output", type=Path, default=Path("validation-report"))
+    p.add_argument("--data-dir", type=Path, default=None)
+    p.add_argument("--seed", type=int, default=0)
 
     p = sub.add_parser("test", help="test saved weights on the MNIST test set")
     p.add_argument("weights", type=Path, help="a weights.npz or checkpoint.npz file")
@@ -83,6 +105,16 @@ def _cmd_train(args) -> int:
     n = args.examples if args.examples is not None else int(round(args.epochs * len(train_set.labels)))
     if n < 1:
         raise ValueError(f"--examples/--epochs give {n} training examples; expected at least 1")
+    if args.kind == "rate":
+        from .training import train_rate
+
+        summary = train_rate(params, train_set, test_set, args.output, n, seed=args.seed,
+                             test_examples=args.test_examples, test_every=args.test_every,
+                             initial_test=args.initial_test)
+        print(json.dumps({k: summary[k] for k in ("model", "kind", "examples_trained", "final_test_error",
+                                                  "ms_per_example")}))
+        print(f"summary: {args.output / 'summary.json'}")
+        return 0
     trainer = Trainer(params, train_set, test_set, args.output, seed=args.seed, chunk_size=args.chunk_size,
                       test_examples=args.test_examples, test_every=args.test_every, target=args.target)
     if args.resume:
@@ -101,9 +133,98 @@ def _cmd_train(args) -> int:
     finally:
         if bar is not None:
             bar.close()
+    if args.record:
+        net = trainer.network
+        idx = np.random.default_rng(args.seed).choice(len(train_set.labels), size=args.record, replace=False)
+        neurons = {g.name: list(range(min(10, len(g)))) for g in net.layers[1:]}
+        for start in range(0, args.record, net.chunk_size):
+            sel = idx[start : start + net.chunk_size]
+            rec = net.record(train_set.images[sel], train_set.labels[sel], potentials=neurons, stimulus=sel,
+                             key=(0x4EC, start))
+            rec.save(args.output / ("recording.npz" if start == 0 else f"recording_{start}.npz"))
+        print(f"recording: {args.output / 'recording.npz'}")
     print(json.dumps({k: summary[k] for k in ("model", "examples_trained", "final_test_error", "ms_per_example")}))
     print(f"summary: {args.output / 'summary.json'}")
     return 0
+
+
+def _recording_path(path: Path) -> Path:
+    return path / "recording.npz" if path.is_dir() else path
+
+
+def _cmd_export(args) -> int:
+    from .export import to_nwb
+    from .recording import RunRecording
+
+    src = _recording_path(args.recording)
+    rec = RunRecording.load(src)
+    out = args.output or src.with_suffix(".nwb")
+    to_nwb(rec, out)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, {float(rec.duration):.3f} s simulated)")
+    if args.inspect:
+        from nwbinspector import inspect_nwbfile
+
+        messages = list(inspect_nwbfile(nwbfile_path=str(out)))
+        for m in messages:
+            print(f"{m.importance.name}: {m.check_function_name}: {m.message}")
+        if any(m.importance.name in ("CRITICAL", "ERROR") for m in messages):
+            return 1
+    return 0
+
+
+def _cmd_plot(args) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .initialization import Weights
+    from .plotting import (
+        plot_learning_curve,
+        plot_potentials,
+        plot_raster,
+        plot_receptive_fields,
+        plot_weight_histograms,
+    )
+    from .recording import RunRecording
+
+    run = args.run
+    if not run.is_dir():
+        raise ValueError(f"{run} is not a run directory")
+    out = args.output or run / "figures"
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+
+    def save(ax, name):
+        fig = (ax[0] if isinstance(ax, list | tuple | np.ndarray) else ax).figure
+        fig.savefig(out / name, dpi=120, bbox_inches="tight")
+        plt.close(fig)
+        written.append(str(out / name))
+
+    if (run / "summary.json").exists():
+        save(plot_learning_curve(json.loads((run / "summary.json").read_text())), "learning_curve.png")
+    if (run / "weights.npz").exists():
+        w = Weights.load(run / "weights.npz")
+        if len(w.W) > 1:
+            save(plot_receptive_fields(w.W[0]), "receptive_fields.png")
+        save(plot_weight_histograms(w), "weight_histograms.png")
+    if (run / "recording.npz").exists():
+        rec = RunRecording.load(run / "recording.npz")
+        save(plot_raster(rec), "raster.png")
+        for layer in rec.potentials:
+            save(plot_potentials(rec, layer), f"potentials_{layer}.png")
+    if not written:
+        raise ValueError(f"{run} has no summary.json, weights.npz or recording.npz to plot")
+    print("\n".join(written))
+    return 0
+
+
+def _cmd_validate(args) -> int:
+    from .validation import run_validation
+
+    report, passed = run_validation(args.tier, args.output, args.data_dir, args.seed)
+    print(json.dumps({"passed": passed, "report": str(args.output)}))
+    return 0 if passed else 1
 
 
 def _cmd_test(args) -> int:
@@ -205,7 +326,8 @@ def main(argv=None) -> int:
         return 0
     from .parameters import ParameterError
 
-    handlers = {"models": _cmd_models, "cell": _cmd_cell, "train": _cmd_train, "test": _cmd_test}
+    handlers = {"models": _cmd_models, "cell": _cmd_cell, "train": _cmd_train, "test": _cmd_test,
+                "export": _cmd_export, "plot": _cmd_plot, "validate": _cmd_validate}
     try:
         return handlers[args.command](args)
     except (ParameterError, ValueError, FileNotFoundError, NotImplementedError) as err:

@@ -294,3 +294,61 @@ class Trainer:
         }
         write_json_atomic(self.output_dir / SUMMARY, summary)
         return summary
+
+
+def train_rate(params: ModelParameters, train_set, test_set, output_dir, n_examples: int, seed: int = 0,
+               test_examples: int = 10000, test_every: int | None = None, initial_test: bool = False) -> dict:
+    """Train the rate abstraction like :class:`Trainer` trains the spiking network.
+
+    Same initial weights (``SeedSequence([seed, 0xD1])``), same example order
+    (``SeedSequence([seed, 0xE0, epoch])`` per epoch), same summary format, so a
+    user can compare the two on one configuration.
+    """
+    from .datasets import validate_dataset
+    from .initialization import initial_weights
+    from .rate import RateNetwork
+
+    output_dir = check_output_dir(output_dir)
+    images, labels = validate_dataset(train_set.images, train_set.labels, n_input=params.network.n_input,
+                                      n_classes=params.network.n_output)
+    t_images, t_labels = validate_dataset(test_set.images, test_set.labels, n_input=params.network.n_input,
+                                          n_classes=params.network.n_output)
+    n_test = min(int(test_examples), len(t_labels))
+    t_images, t_labels = t_images[:n_test], t_labels[:n_test]
+    weights = initial_weights(params, np.random.default_rng(np.random.SeedSequence([seed, 0xD1])))
+    net = RateNetwork(params, weights)
+    history = []
+
+    def test(done):
+        t0 = time.perf_counter()
+        err = net.test_error(t_images, t_labels)
+        history.append({"examples": done, "test_error": float(err), "test_images": n_test,
+                        "test_seconds": time.perf_counter() - t0})
+
+    if initial_test:
+        test(0)
+    done, epoch, secs = 0, 0, 0.0
+    while done < n_examples:
+        order = np.random.default_rng(np.random.SeedSequence([seed, 0xE0, epoch])).permutation(len(labels))
+        take = order[: min(len(order), n_examples - done)]
+        step = test_every or len(take)
+        for start in range(0, len(take), step):
+            idx = take[start : start + step]
+            t0 = time.perf_counter()
+            net.train(images[idx], labels[idx])
+            secs += time.perf_counter() - t0
+            done += len(idx)
+            if done < n_examples:
+                test(done)
+        epoch += 1
+    test(done)
+    net.weights.save(output_dir / FINAL_WEIGHTS)
+    summary = {
+        "model": params.name, "kind": "rate", "target": "numpy", "seed": seed, "chunk_size": None,
+        "examples_trained": done, "epochs_completed": done / len(labels), "train_seconds": secs,
+        "ms_per_example": 1000 * secs / done if done else None, "ms_per_example_median_chunk": None,
+        "test_history": history, "final_test_error": history[-1]["test_error"],
+        "parameters": params.to_dict(), "versions": versions(),
+    }
+    write_json_atomic(output_dir / SUMMARY, summary)
+    return summary
