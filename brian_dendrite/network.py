@@ -47,6 +47,8 @@ logger = logging.getLogger("brian2.brian_dendrite.network")
 _TEST_RESET_VARS = ("V_soma", "x_basal_L", "x_basal_s", "x_apical_L", "x_apical_s", "y_L", "y_s")
 _TEST_RESET_CONDITION = "phase == 2 and steps_left == 0"
 
+_SYMMETRIC = ("symmetric", "noisy_symmetric")
+
 #: Variables that belong to the weights (saved with them), not to the dynamic state.
 _WEIGHT_LIKE = ("b_basal", "c_apical", "class_index")
 
@@ -173,14 +175,12 @@ class SpikingNetwork:
         net = params.network
         if device not in ("runtime", "cpp_standalone"):
             raise ValueError(f"device = {device!r}: expected 'runtime' or 'cpp_standalone'")
-        if net.feedback == "symmetric" and (len(net.hidden) != 1 or params.cell.kernel != "full"):
+        if net.feedback in _SYMMETRIC and (len(net.hidden) != 1 or params.cell.kernel != "full"):
             raise NotImplementedError(
-                f"feedback = 'symmetric' with {len(net.hidden)} hidden layers or a truncated kernel is not "
+                f"feedback = {net.feedback!r} with {len(net.hidden)} hidden layers or a truncated kernel is not "
                 "implemented in the spiking network yet (Y = W^T through the output synapses works for one "
                 "hidden layer with the full kernel)"
             )
-        if net.feedback == "noisy_symmetric":
-            raise NotImplementedError("feedback = 'noisy_symmetric' is not implemented in the spiking network yet")
         if not net.feedback_spiking:
             raise NotImplementedError("feedback_spiking = false (rate feedback) is not implemented in the spiking network yet")
         if int(chunk_size) < 1 or int(test_chunk_size) < 1:
@@ -235,13 +235,22 @@ class SpikingNetwork:
             group.run_on_event("test_reset", _reset_code(group), when="after_resets")
         objects = list(self.layers)
         self.forward_synapses = []
-        symmetric = net.feedback == "symmetric"
+        symmetric = net.feedback in _SYMMETRIC
+        noisy = net.feedback == "noisy_symmetric"
         for m, (pre, post) in enumerate(zip(self.layers[:-1], self.layers[1:], strict=True)):
             top = post is self.output and len(self.hidden) == 1
-            # Y = W^T: output spikes travel back through the same synapses to the apical traces.
-            on_post = "x_apical_L_pre += w\nx_apical_s_pre += w" if symmetric and top else None
-            syn = kernel_synapses(pre, post, "basal", cell, extra_pathways={"learn": WEIGHT_UPDATE},
-                                  extra_events={"learn": "learn"}, on_post=on_post, name=f"W_{m}")
+            # Y = W^T: output spikes travel back through the same synapses to the apical traces;
+            # noisy: Y = W^T + N(0, sd), the noise redrawn at every weight update (MODEL.md 1.13).
+            on_post, model, learn = None, "w : 1", WEIGHT_UPDATE
+            if symmetric and top:
+                y = "(w + y_noise)" if noisy else "w"
+                on_post = f"x_apical_L_pre += {y}\nx_apical_s_pre += {y}"
+                if noisy:
+                    model = "w : 1\ny_noise : 1"
+                    learn = WEIGHT_UPDATE + "\ny_noise = symmetric_noise * randn()"
+            syn = kernel_synapses(pre, post, "basal", cell, model=model, extra_pathways={"learn": learn},
+                                  extra_events={"learn": "learn"}, on_post=on_post, name=f"W_{m}",
+                                  namespace={"symmetric_noise": net.symmetric_noise} if noisy else None)
             syn.connect()
             self.forward_synapses.append(syn)
             objects.append(syn)
@@ -260,6 +269,12 @@ class SpikingNetwork:
                                      when="after_synapses", name="readout")
         objects.append(self._readout)
         self.net = Network(*objects, name="segregated_dendrite_network")
+        if noisy:
+            top = self.forward_synapses[-1]
+            rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x4E]))
+            self._mirror_noise = net.symmetric_noise * rng.standard_normal(len(top.source) * len(top.target))
+            if not self.standalone:
+                top.y_noise[:] = self._mirror_noise
         offsets = {}
         if protocol.stochastic_plateau:
             # numpy draws (not Brian2 code) so that runtime and standalone start alike
@@ -343,12 +358,23 @@ class SpikingNetwork:
 
     def _feedback_matrices(self, weights: Weights) -> list:
         """The Y matrices that have their own synapses (none for symmetric feedback: it uses W)."""
-        return [] if self.params.network.feedback == "symmetric" else weights.Y
+        return [] if self.params.network.feedback in _SYMMETRIC else weights.Y
 
     def _symmetric(self, w: Weights) -> Weights:
-        if self.params.network.feedback == "symmetric":
-            w.Y = [w.W[-1].T.copy()]
+        """Y of symmetric feedback is W_out^T (noisy: plus the current noise, see ``feedback_noise``)."""
+        if self.params.network.feedback in _SYMMETRIC:
+            w.Y = [w.W[-1].T.copy() + self.feedback_noise()]
         return w
+
+    def feedback_noise(self) -> np.ndarray:
+        """The current noise of noisy-symmetric feedback, (n_hidden, n_output); zeros otherwise."""
+        top = self.forward_synapses[-1]
+        shape = (len(top.source), len(top.target))
+        if self.params.network.feedback != "noisy_symmetric":
+            return np.zeros(shape)
+        if self.standalone:
+            return self._mirror_noise.reshape(shape).copy()
+        return np.asarray(top.y_noise[:]).reshape(shape).copy()
 
     # ------------------------------------------------------------------ state
     def get_state(self) -> dict:
@@ -434,6 +460,8 @@ class SpikingNetwork:
             run_args[syn.w] = self._flat(W)
         for fb, Y in zip(self.feedback_synapses, self._feedback_matrices(self._mirror_weights), strict=True):
             run_args[fb.w] = self._flat(Y)
+        if self.params.network.feedback == "noisy_symmetric":
+            run_args[self.forward_synapses[-1].y_noise] = self._mirror_noise
         for group in self.layers:
             for name in self._state_names[group.name]:
                 value = self._mirror_state[f"{group.name}.{name}"]
@@ -450,6 +478,8 @@ class SpikingNetwork:
         cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
         for m, syn in enumerate(self.forward_synapses):
             self._mirror_weights.W[m] = np.asarray(syn.w[:]).reshape(len(syn.source), len(syn.target)).T.copy()
+        if self.params.network.feedback == "noisy_symmetric":
+            self._mirror_noise = np.asarray(self.forward_synapses[-1].y_noise[:]).copy()
         for group in self.layers:
             for name in self._state_names[group.name]:
                 self._mirror_state[f"{group.name}.{name}"] = np.asarray(getattr(group, name)[:]).copy()  # unitless

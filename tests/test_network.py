@@ -165,3 +165,26 @@ def test_symmetric_feedback_is_transposed_forward_weights(numpy_target, mnist_sm
     # after learning the feedback follows the new weights
     np.testing.assert_array_equal(net.get_weights().Y[0], net.get_weights().W[1].T)
     assert not np.array_equal(net.get_weights().W[1], W_out)
+
+
+def test_noisy_symmetric_feedback(numpy_target, mnist_small):
+    """noisy_symmetric: V_apical = (W_out + noise)^T s_out with the noise redrawn at each update (sd 0.05)."""
+    base = load_model("one_hidden")
+    params = base.replace(network=base.network.replace(hidden=(40,), feedback="noisy_symmetric"))
+    images, labels = mnist_small
+    net = SpikingNetwork(params, seed=2, chunk_size=2)
+    w0 = net.get_weights()
+    noise0 = net.feedback_noise()
+    # 400 values of N(0, 0.05): the sample sd lies within 15 % of 0.05 with overwhelming probability
+    assert abs(noise0.std() - 0.05) < 0.0075
+    np.testing.assert_allclose(w0.Y[0], w0.W[1].T + noise0)
+    hid = StateMonitor(net.hidden[0], "V_apical", record=True, when="before_thresholds")
+    out = StateMonitor(net.output, "s_out", record=True, when="before_thresholds")
+    net.net.add(hid, out)
+    net.train_chunk(images[:1], labels[:1])
+    last = net.last_schedule.n_steps - 1
+    expected = (w0.W[1] + noise0.T).T @ out.s_out[:, :last]
+    np.testing.assert_allclose(hid.V_apical[:, :last], expected, rtol=1e-9, atol=1e-12)
+    noise1 = net.feedback_noise()
+    assert not np.allclose(noise1, noise0)  # redrawn at the update
+    assert abs(noise1.std() - 0.05) < 0.0075
