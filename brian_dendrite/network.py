@@ -9,6 +9,23 @@ of the stretch and its phase schedule are swapped into the groups' namespaces
 as ``TimedArray`` s of fixed shape, so the generated code is reused between
 stretches (BRIAN2-NOTES.md, item 1).
 
+Two devices:
+
+* ``device='runtime'`` (numpy or Cython, ``brian2.prefs.codegen.target``): every
+  chunk or test block is one ``Network.run()``; its ``TimedArray`` s are swapped
+  into the namespaces (fixed shapes, so the generated code is cached).
+* ``device='cpp_standalone'``: the project is generated and compiled once
+  (``make -j2``) for a fixed run of ``standalone_capacity(chunk_size)`` steps; every
+  chunk (and every test block of as many 250-ms images as fit) is one run of that
+  binary with ``run_args``: weights, all state variables, the images and the
+  schedule. The binary seeds its random generators from the environment
+  variable ``BRIAN_DENDRITE_SEED`` (code inserted in ``main``), so each run is
+  reproducible. A chunk ends with idle padding (silent input, no learning, the
+  neurons relax towards their biases) for the steps its random phase lengths did
+  not use: about 1 % of the run with 1,000 examples per chunk. This padding is
+  the one difference between the devices' dynamics; state is carried over
+  through it.
+
 Decisions (MODEL.md section 5) that differ from the published code and are not
 parameters yet:
 
