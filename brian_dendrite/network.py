@@ -22,7 +22,7 @@ Two devices:
   variable ``BRIAN_DENDRITE_SEED`` (code inserted in ``main``), so each run is
   reproducible. A chunk ends with idle padding (silent input, no learning, the
   neurons relax towards their biases) for the steps its random phase lengths did
-  not use: about 1 % of the run with 1,000 examples per chunk. This padding is
+  not use: about 1.5 % of the run with 1,000 examples per chunk. This padding is
   the one difference between the devices' dynamics; state is carried over
   through it.
 
