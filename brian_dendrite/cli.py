@@ -84,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", type=Path, default=None)
     p.add_argument("--seed", type=int, default=0)
 
+    p = sub.add_parser("sweep", help="a grid of model files x seeds as independent tasks on Dask")
+    from .sweep import add_sweep_arguments
+
+    add_sweep_arguments(p)
+
     p = sub.add_parser("test", help="test saved weights on the MNIST test set")
     p.add_argument("weights", type=Path, help="a weights.npz or checkpoint.npz file")
     p.add_argument("--model", default=None, help="model name or .toml (default: the run's summary.json)")
@@ -227,6 +232,12 @@ def _cmd_validate(args) -> int:
     return 0 if passed else 1
 
 
+def _cmd_sweep(args) -> int:
+    from .sweep import run_sweep_from_args
+
+    return run_sweep_from_args(args)
+
+
 def _cmd_test(args) -> int:
     import brian2
 
@@ -327,7 +338,7 @@ def main(argv=None) -> int:
     from .parameters import ParameterError
 
     handlers = {"models": _cmd_models, "cell": _cmd_cell, "train": _cmd_train, "test": _cmd_test,
-                "export": _cmd_export, "plot": _cmd_plot, "validate": _cmd_validate}
+                "export": _cmd_export, "plot": _cmd_plot, "validate": _cmd_validate, "sweep": _cmd_sweep}
     try:
         return handlers[args.command](args)
     except (ParameterError, ValueError, FileNotFoundError, NotImplementedError) as err:

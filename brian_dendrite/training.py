@@ -165,6 +165,8 @@ class Trainer:
         self.test_every = test_every
         self.target = target
         self.history: list[dict] = []
+        # provenance of the code that runs (taken now: the checkout may change during a long run)
+        self.versions = versions()
         self.progress = {"epoch": 0, "offset": 0, "examples": 0, "train_seconds": 0.0, "chunk_ms_per_example": []}
         if target not in ("numpy", "cython", "cpp_standalone"):
             raise ValueError(f"target = {target!r}: expected 'numpy', 'cython' or 'cpp_standalone'")
@@ -290,7 +292,7 @@ class Trainer:
             "test_history": self.history,
             "final_test_error": self.history[-1]["test_error"] if self.history else None,
             "parameters": self.params.to_dict(),
-            "versions": versions(),
+            "versions": self.versions,
         }
         write_json_atomic(self.output_dir / SUMMARY, summary)
         return summary
@@ -317,6 +319,7 @@ def train_rate(params: ModelParameters, train_set, test_set, output_dir, n_examp
     t_images, t_labels = t_images[:n_test], t_labels[:n_test]
     weights = initial_weights(params, np.random.default_rng(np.random.SeedSequence([seed, 0xD1])))
     net = RateNetwork(params, weights)
+    started_versions = versions()
     history = []
 
     def test(done):
@@ -348,7 +351,7 @@ def train_rate(params: ModelParameters, train_set, test_set, output_dir, n_examp
         "examples_trained": done, "epochs_completed": done / len(labels), "train_seconds": secs,
         "ms_per_example": 1000 * secs / done if done else None, "ms_per_example_median_chunk": None,
         "test_history": history, "final_test_error": history[-1]["test_error"],
-        "parameters": params.to_dict(), "versions": versions(),
+        "parameters": params.to_dict(), "versions": started_versions,
     }
     write_json_atomic(output_dir / SUMMARY, summary)
     return summary
