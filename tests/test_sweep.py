@@ -99,7 +99,7 @@ feedback = "{feedback}"
 
 
 def test_sweep_rate_grid_rerun_and_failure(tmp_path, capsys):
-    pytest.importorskip("distributed")
+    import distributed  # noqa: F401 - a core dependency: missing must fail, not skip
     models = tmp_path / "models"
     models.mkdir()
     (models / "tiny_random.toml").write_text(TINY.format(name="tiny_random", rates="[0.21, 0.21]",
@@ -162,7 +162,7 @@ def test_sweep_rate_grid_rerun_and_failure(tmp_path, capsys):
 
 
 def test_sweep_rejects_bad_arguments(tmp_path):
-    pytest.importorskip("distributed")
+    import distributed  # noqa: F401 - a core dependency: missing must fail, not skip
     parser = _parser()
     base = ["--models", "one_hidden", "--output", str(tmp_path / "s")]
     with pytest.raises(ValueError, match="--workers"):
@@ -198,7 +198,7 @@ def test_client_side_failure_is_reported(tmp_path):
 @pytest.mark.parametrize("target", ["numpy", pytest.param("cpp_standalone", marks=pytest.mark.standalone)])
 def test_sweep_spiking_one_worker_two_seeds_and_resume(tmp_path, target):
     """Two spiking tasks in one worker process (the Brian2 device is reset between them), then a resume."""
-    pytest.importorskip("distributed")
+    import distributed  # noqa: F401 - a core dependency: missing must fail, not skip
     model = tmp_path / "tiny_random.toml"
     model.write_text(TINY.format(name="tiny_random", rates="[0.21, 0.21]", feedback="random"))
     out = tmp_path / "sweep"
