@@ -11,14 +11,14 @@ potentials are dimensionless (the model's abstract units). It is produced by
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from brian2 import second
 from brian2.units.fundamentalunits import Quantity
+
+from .atomic import save_npz_atomic
 
 __all__ = ["SpikeTrains", "Potentials", "PlateauEvents", "RunRecording"]
 
@@ -118,15 +118,7 @@ class RunRecording:
             arrays[f"plateaus/{layer}/indices"] = np.asarray(ev.indices, dtype=np.int64)
             arrays[f"plateaus/{layer}/alpha"] = np.asarray(ev.alpha)
             arrays[f"plateaus/{layer}/phase"] = np.asarray(ev.phase, dtype=np.int64)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp.npz")
-        os.close(fd)
-        try:
-            np.savez(tmp, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return save_npz_atomic(path, arrays)
 
     @classmethod
     def load(cls, path) -> RunRecording:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import save_npz_atomic
 from .initialization import Weights
 from .network import SpikingNetwork
 from .parameters import ModelParameters
@@ -105,17 +106,6 @@ def _json_default(obj):
     raise TypeError(f"cannot serialise {type(obj).__name__}")
 
 
-def _save_npz_atomic(path: Path, arrays: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp.npz")
-    os.close(fd)
-    try:
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def check_output_dir(path: Path) -> Path:
     """Create *path* if needed and check that files can be written there."""
     path = Path(path)
@@ -191,7 +181,7 @@ class Trainer:
         meta = {"progress": self.progress, "history": self.history, "seed": self.seed,
                 "chunk_size": self.chunk_size, "params": self.params.to_toml(), "target": self.target}
         arrays["meta"] = np.array(json.dumps(meta, default=_json_default))
-        _save_npz_atomic(self.checkpoint_path, arrays)
+        save_npz_atomic(self.checkpoint_path, arrays)
 
     def resume(self) -> bool:
         """Load the last checkpoint of the output directory; False if there is none."""
