@@ -29,9 +29,10 @@ Two devices:
 Decisions (MODEL.md section 5) that differ from the published code and are not
 parameters yet:
 
-* a spike emitted in step ``t`` reaches the next layer's traces in step ``t`` and
-  its potential from step ``t + 1`` (the published code adds ``kappa(1)`` in the same
-  step), one step of delay per layer, feedforward and feedback alike (item 6);
+* a spike emitted in step ``t`` reaches the next layer's traces in step ``t``, its
+  dendritic potentials from step ``t + 1`` and its soma from step ``t + 2`` (the
+  published code adds ``kappa(1)`` to the soma's input in the same step): two
+  steps of delay per layer, feedforward and feedback alike (item 6);
 * spikes are Bernoulli per step (item 5);
 * before every test image all state is zeroed (item 7); with the truncated
   kernel a pending truncation of the previous image can perturb the first
