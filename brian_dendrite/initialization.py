@@ -207,14 +207,8 @@ class Weights:
             "format_version": np.array(_FORMAT_VERSION),
             "layer_sizes": np.array(self.layer_sizes, dtype=np.int64),
         }
-        for lay, (w, v) in enumerate(zip(self.W, self.b, strict=True)):
-            arrays[f"W_{lay}"] = w
-            arrays[f"b_{lay}"] = v
-        for h, (y, v, m) in enumerate(zip(self.Y, self.c, self.Y_mask, strict=True)):
-            arrays[f"Y_{h}"] = y
-            arrays[f"c_{h}"] = v
-            if m is not None:
-                arrays[f"Y_mask_{h}"] = m
+        # "W[0]" (the names used in messages) -> "W_0" (the file keys)
+        arrays.update({name.replace("[", "_").rstrip("]"): arr for name, arr in self._arrays().items()})
         return arrays
 
     @classmethod
