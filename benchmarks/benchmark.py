@@ -10,6 +10,7 @@ across runs.
 
     python benchmarks/benchmark.py --data-dir ../shared/data/mnist
     python benchmarks/benchmark.py --targets cpp_standalone --chunk 1000 --chunks 4
+    python benchmarks/benchmark.py --profile --chunk 1000 --chunks 2   # where the time goes
 
 This is a measurement script, not a test: it asserts nothing.
 """
@@ -75,7 +76,8 @@ def worker(args) -> dict:
 
     t0 = time.perf_counter()
     if args.target == "cpp_standalone":
-        net = SpikingNetwork(params, seed=0, chunk_size=n, device="cpp_standalone", build_dir=args.build_dir)
+        net = SpikingNetwork(params, seed=0, chunk_size=n, device="cpp_standalone", build_dir=args.build_dir,
+                             profile=args.profile)
         out["build_s"] = net.build_seconds
     else:
         import brian2
@@ -97,8 +99,15 @@ def worker(args) -> dict:
             first = seconds
         per.append(1000 * seconds / n)
         per_cpu.append(1000 * cpu / n)
+    if args.profile:
+        total = args.chunks * n
+        out["profile_ms_per_example"] = {k: 1000 * v / total for k, v in net.profile_seconds.items()}
     # the first runtime chunk includes code generation and the Cython compile
     out["first_chunk_s"] = first
+    from brian_dendrite.schedule import draw_phase_lengths
+
+    phases = draw_phase_lengths(10**5, params.protocol, params.cell.dt, np.random.default_rng(1))
+    out["steps_per_train_example"] = 2 * float(phases.mean())  # forward + target phase
     out["ms_per_train_example"] = float(np.median(per[1:] if len(per) > 1 else per))
     out["cpu_ms_per_train_example"] = float(np.median(per_cpu[1:] if len(per_cpu) > 1 else per_cpu))
     out["ms_per_train_example_all_chunks"] = per
@@ -106,9 +115,21 @@ def worker(args) -> dict:
     t0 = time.perf_counter()
     net.test(test.images[:m], test.labels[:m])
     first_test = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    net.test(test.images[m : 2 * m], test.labels[m : 2 * m])
-    out["ms_per_test_image"] = 1000 * (time.perf_counter() - t0) / m
+
+    def timed_test(images, labels):
+        t0, c0 = time.perf_counter(), time.process_time()
+        net.test(images, labels)
+        cpu = net.timings["binary_cpu_s"] if args.target == "cpp_standalone" else time.process_time() - c0
+        return time.perf_counter() - t0, cpu
+
+    wall, cpu = timed_test(test.images[m : 2 * m], test.labels[m : 2 * m])
+    out["ms_per_test_image"] = 1000 * wall / m
+    out["cpu_ms_per_test_image"] = 1000 * cpu / m
+    # marginal cost of a test image (without the per-run start-up and I/O): the CPU time of m and
+    # of m/4 images (each one run of the binary while m fits into one standalone test block)
+    q = max(1, m // 4)
+    _, cpu_q = timed_test(test.images[2 * m : 2 * m + q], test.labels[2 * m : 2 * m + q])
+    out["marginal_cpu_ms_per_test_image"] = 1000 * (cpu - cpu_q) / (m - q) if m > q else float("nan")
     out["first_test_s"] = first_test
     if args.target != "cpp_standalone":
         ev = _events_per_example(net, train.images[:200], train.labels[:200])
@@ -126,6 +147,32 @@ def _fill_events(results):
             r["ns_per_event"] = 1e6 * r.get("cpu_ms_per_train_example", r["ms_per_train_example"]) / ev
 
 
+def _profile(args) -> int:
+    """One profiled standalone process; prints the code objects by ms per training example."""
+    build = tempfile.mkdtemp(prefix="bd-bench-profile-")
+    cmd = [sys.executable, __file__, "--worker", "--target", "cpp_standalone", "--model", args.model, "--profile",
+           "--chunk", str(args.chunk), "--chunks", str(args.chunks), "--test-images", "10", "--build-dir", build]
+    if args.data_dir:
+        cmd += ["--data-dir", args.data_dir]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        print(f"profiled run failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
+        return 1
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    prof = res.pop("profile_ms_per_example")
+    total = sum(prof.values())
+    print(f"profile of {args.model}, cpp_standalone, {args.chunks} chunks x {args.chunk} examples "
+          f"(profiled binary: {res['cpu_ms_per_train_example']:.3f} CPU ms per example, "
+          f"{total:.3f} ms per example inside code objects)")
+    print(f"{'code object':<52}{'ms/example':>11}{'share':>8}")
+    for name, ms in sorted(prof.items(), key=lambda kv: -kv[1]):
+        print(f"{name:<52}{ms:>11.4f}{100 * ms / total:>7.1f}%")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"run": res, "profile_ms_per_example": prof}, f, indent=2)
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", default=os.environ.get("BRIAN_DENDRITE_DATA"))
@@ -135,6 +182,9 @@ def main(argv=None) -> int:
     parser.add_argument("--chunks", type=int, default=4, help="chunks per process (median over chunks 2..)")
     parser.add_argument("--test-images", type=int, default=400)
     parser.add_argument("--json", default=None, help="also write the results here")
+    parser.add_argument("--profile", action="store_true",
+                        help="instead: time every code object of a cpp_standalone training run (Brian2 profile=True) "
+                             "and print ms per example for each")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--target", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--build-dir", default=None, help=argparse.SUPPRESS)
@@ -142,6 +192,8 @@ def main(argv=None) -> int:
     if args.worker:
         print(json.dumps(worker(args)))
         return 0
+    if args.profile:
+        return _profile(args)
     results = []
     for target in args.targets.split(","):
         runs = ["warm"] if target == "rate" else ["cold", "warm"]
@@ -170,6 +222,14 @@ def main(argv=None) -> int:
               f"{r.get('cpu_ms_per_train_example', float('nan')):>10.2f}{r['ms_per_test_image']:>12.2f}"
               f"{r.get('synaptic_events_per_example', float('nan')):>12.0f}{r.get('ns_per_event', float('nan')):>10.2f}"
               f"{(compile_s if compile_s is not None else float('nan')):>10.1f}{r['peak_rss_mb']:>9.0f}")
+    print("\ntest images (CPU ms): per image in a run of --test-images, marginal (slope between runs of m/4 and m"
+          " images: no start-up or I/O), and the training cost of 250 steps (training CPU per example x 250 / mean"
+          " steps per example): the same dynamics plus learning, so an upper bound of the test's floor)")
+    for r in results:
+        if "marginal_cpu_ms_per_test_image" in r:
+            floor = r["cpu_ms_per_train_example"] * 250 / r["steps_per_train_example"]
+            print(f"{r['target']:<16}{r['build']:<6} per image {r['cpu_ms_per_test_image']:>7.2f}   marginal "
+                  f"{r['marginal_cpu_ms_per_test_image']:>7.2f}   training cost of 250 steps {floor:>7.2f}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

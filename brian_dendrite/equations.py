@@ -42,6 +42,7 @@ __all__ = [
     "accumulator_equations",
     "TEACHING_PARAMETERS",
     "teaching_from_schedule",
+    "spike_generator_equations",
 ]
 
 #: Two traces per dendritic site; ``psp_<site>`` is sum_j w_j s_j (dimensionless).
@@ -77,11 +78,34 @@ def own_trace_equations() -> Equations:
     )
 
 
+def spike_generator_equations() -> Equations:
+    """State of the Bernoulli spike generator (MODEL.md section 5, item 5).
+
+    A neuron spikes in a time step with probability ``p = rate * dt``, independently
+    of its past given ``rate``. Instead of one uniform number per neuron and step,
+    the generator draws one per spike: ``spike_u`` is uniform in (0, 1],
+    ``spike_survival`` the product of ``1 - p`` over the steps since the last spike,
+    and the neuron spikes in the first step in which ``spike_survival < spike_u``
+    (then both are renewed). Given no spike so far, ``spike_u`` is uniform on
+    ``(0, S_prev]``, so the spike probability of the step is
+    ``(S_prev - S_prev (1 - p)) / S_prev = p``: exactly the Bernoulli process, for
+    any sequence of rates, at the cost of a multiplication per step.
+    """
+    return Equations(
+        """
+        spike_u : 1
+        spike_survival : 1
+        """
+    )
+
+
 def pyramidal_equations() -> Equations:
     """Hidden-layer neuron: basal, apical and somatic compartments (MODEL.md 1.3).
 
     ``C_m dV_soma/dt = -g_L V_soma + g_B (V_basal - V_soma) + g_A (V_apical - V_soma)``
-    with ``C_m = 1``; rate ``phi_max * sigma(V_soma)``.
+    with ``C_m = 1``; rate ``phi_max * sigma(V_soma)``, stored once per step (after
+    the state update, before the spike threshold) by the group's accumulation
+    code, so that sigma is evaluated once per neuron and step.
     """
     soma = Equations(
         """
@@ -90,10 +114,10 @@ def pyramidal_equations() -> Equations:
         V_apical = psp_apical + c_apical : 1
         b_basal : 1
         c_apical : 1
-        rate = phi_max / (1 + exp(-V_soma)) : Hz
+        rate : Hz
         """
     )
-    return soma + trace_equations("basal") + trace_equations("apical") + own_trace_equations()
+    return soma + trace_equations("basal") + trace_equations("apical") + own_trace_equations() + spike_generator_equations()
 
 
 def output_equations() -> Equations:
@@ -110,10 +134,10 @@ def output_equations() -> Equations:
         dV_soma/dt = -g_L*V_soma + g_D*(V_basal - V_soma) + g_E*(E_E - V_soma) + g_I*(E_I - V_soma) : 1
         V_basal = psp_basal + b_basal : 1
         b_basal : 1
-        rate = phi_max / (1 + exp(-V_soma)) : Hz
+        rate : Hz
         """
     )
-    return soma + trace_equations("basal") + own_trace_equations()
+    return soma + trace_equations("basal") + own_trace_equations() + spike_generator_equations()
 
 
 #: Teaching conductances as plain parameters (for studying the cell alone).
@@ -151,6 +175,7 @@ def input_equations() -> Equations:
             """
         )
         + own_trace_equations()
+        + spike_generator_equations()
     )
 
 

@@ -52,7 +52,14 @@ from brian2.units.fundamentalunits import DIMENSIONLESS, Quantity
 from .initialization import Weights, initial_weights
 from .neurons import input_group, output_group, pyramidal_group
 from .parameters import ModelParameters
-from .plasticity import HIDDEN_DELTA, LEARN_CONDITION, OUTPUT_DELTA, WEIGHT_UPDATE, learning_scales
+from .plasticity import (
+    HIDDEN_DELTA,
+    LEARN_CONDITION,
+    LEARN_PRE_CONDITION,
+    OUTPUT_DELTA,
+    WEIGHT_UPDATE,
+    learning_scales,
+)
 from .recording import PlateauEvents, Potentials, RunRecording, SpikeTrains
 from .schedule import TEST, PhaseSchedule, draw_phase_lengths
 from .synapses import kernel_synapses, own_trace_truncation
@@ -173,6 +180,15 @@ class SpikingNetwork:
         Examples per training ``run()``; fixes the shapes of the chunk's arrays.
     test_chunk_size : int
         Images per test ``run()``.
+    device : {'runtime', 'cpp_standalone'}
+        Runtime code generation (target from ``brian2.prefs.codegen.target``) or a
+        standalone binary compiled once and re-run per chunk.
+    build_dir : path, optional
+        Standalone project directory (reused if it holds a build of the same code).
+    profile : bool
+        Time every code object (Brian2 ``profile=True``); the sums over all runs are
+        in :attr:`profile_seconds`. Changes the generated code, so builds with and
+        without profiling are different builds.
 
     Notes
     -----
@@ -189,6 +205,7 @@ class SpikingNetwork:
         test_chunk_size: int = 1000,
         device: str = "runtime",
         build_dir=None,
+        profile: bool = False,
     ):
         net = params.network
         if device not in ("runtime", "cpp_standalone"):
@@ -204,6 +221,9 @@ class SpikingNetwork:
         if int(chunk_size) < 1 or int(test_chunk_size) < 1:
             raise ValueError("chunk_size and test_chunk_size must be positive")
         self.params = params
+        self.profile = bool(profile)
+        #: Seconds spent per code object, summed over the runs so far (``profile=True`` only).
+        self.profile_seconds: dict[str, float] = {}
         self.seed = int(seed)
         self.chunk_size = int(chunk_size)
         self.test_chunk_size = int(test_chunk_size)
@@ -234,11 +254,15 @@ class SpikingNetwork:
         images = TimedArray(np.zeros((rows, n_in)), dt=1 * ms, name="images")
         self._images = images
         learn_event = {"learn": LEARN_CONDITION, "test_reset": _TEST_RESET_CONDITION}
+        # presynaptic side of the update: neurons with a PSP average above skip_psp_below
+        pre_events = {"learn_pre": LEARN_PRE_CONDITION, "test_reset": _TEST_RESET_CONDITION}
+        skip = {"skip_psp_below": float(net.skip_psp_below)}
         delta_eqs = Equations("delta : 1")
-        self.input = input_group(n_in, cell, self._arrays, images, name="input", extra_events=learn_event)
+        self.input = input_group(n_in, cell, self._arrays, images, name="input", extra_events=pre_events)
+        self.input.namespace.update(skip)
         self.hidden = [
             pyramidal_group(n, cell, protocol, self._arrays, name=f"hidden_{m}", extra_equations=delta_eqs,
-                            extra_events=learn_event)
+                            extra_events={**learn_event, **pre_events}, extra_namespace=skip)
             for m, n in enumerate(net.hidden)
         ]
         self.output = output_group(net.n_output, cell, self._arrays, name="output", extra_equations=delta_eqs,
@@ -259,15 +283,16 @@ class SpikingNetwork:
             top = post is self.output and len(self.hidden) == 1
             # Y = W^T: output spikes travel back through the same synapses to the apical traces;
             # noisy: Y = W^T + N(0, sd), the noise redrawn at every weight update (MODEL.md 1.13).
-            on_post, model, learn = None, "w : 1", WEIGHT_UPDATE
+            on_post, model, learn, trigger = None, "w : 1", WEIGHT_UPDATE, "learn_pre"
             if symmetric and top:
                 y = "(w + y_noise)" if noisy else "w"
                 on_post = f"x_apical_L_pre += {y}\nx_apical_s_pre += {y}"
                 if noisy:
                     model = "w : 1\ny_noise : 1"
                     learn = WEIGHT_UPDATE + "\ny_noise = symmetric_noise * randn()"
+                    trigger = "learn"  # every synapse redraws its noise, whatever its presynaptic PSP
             syn = kernel_synapses(pre, post, "basal", cell, model=model, extra_pathways={"learn": learn},
-                                  extra_events={"learn": "learn"}, on_post=on_post, name=f"W_{m}",
+                                  extra_events={"learn": trigger}, on_post=on_post, name=f"W_{m}",
                                   namespace={"symmetric_noise": net.symmetric_noise} if noisy else None)
             syn.connect()
             self.forward_synapses.append(syn)
@@ -303,6 +328,9 @@ class SpikingNetwork:
                 offsets[hid.name] = np.minimum(np.abs(np.trunc(sd * rng.standard_normal(len(hid)))), top).astype(np.int32)
         self.examples_trained = 0
         self.last_schedule = None
+        # the spike generators' first uniform draws (numpy, so that runtime and standalone start alike)
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x5B]))
+        spike_u = {g.name: 1.0 - rng.random(len(g)) for g in self.layers}
         if self.standalone:
             self._state_names = {g.name: _state_names(g) for g in self.layers}
             self._mirror_state = {f"{g.name}.{v}": np.zeros(len(g), dtype=g.variables[v].dtype)
@@ -310,12 +338,19 @@ class SpikingNetwork:
             self._mirror_state["output.class_index"] = np.arange(len(self.output), dtype=np.int32)
             for name, off in offsets.items():
                 self._mirror_state[f"{name}.plateau_offset"] = off
+            for g in self.layers:
+                self._mirror_state[f"{g.name}.spike_u"] = spike_u[g.name]
+                self._mirror_state[f"{g.name}.spike_survival"][:] = 1.0
+                if f"{g.name}.rate" in self._mirror_state:  # sigma(V = 0), until the first step
+                    self._mirror_state[f"{g.name}.rate"][:] = float(cell.phi_max) / 2
             self._mirror_weights = None
             self.set_weights(weights)
             self._build(build_dir)
         else:
             for name, off in offsets.items():
                 self.hidden[[h.name for h in self.hidden].index(name)].plateau_offset = off
+            for g in self.layers:
+                g.spike_u = spike_u[g.name]
             self._check_connectivity_order()
             self.set_weights(weights)
 
@@ -431,7 +466,7 @@ class SpikingNetwork:
         from brian2.utils.filelock import FileLock
 
         device.insert_code("main", _SEED_FROM_ENVIRONMENT)
-        self.net.run(self._run_capacity * self._dt, namespace={})
+        self.net.run(self._run_capacity * self._dt, namespace={}, profile=self.profile)
         directory = device.project_dir if build_dir is None else str(build_dir)
         lock = FileLock(str(directory).rstrip("/") + ".lock") if directory else None
         t0 = time.perf_counter()
@@ -458,7 +493,10 @@ class SpikingNetwork:
             self.input.namespace["images"] = TimedArray(images, dt=1 * ms, name="images")
             brian2.seed(seed)
             self.net.t_ = 0.0
-            self.net.run(schedule.duration, report=report, namespace={})
+            self.net.run(schedule.duration, report=report, namespace={}, profile=self.profile)
+            if self.profile:
+                for name, seconds in self.net.profiling_info:
+                    self.profile_seconds[name] = self.profile_seconds.get(name, 0.0) + float(seconds)
             return
         import os
 
@@ -501,6 +539,8 @@ class SpikingNetwork:
         for group in self.layers:
             for name in self._state_names[group.name]:
                 self._mirror_state[f"{group.name}.{name}"] = np.asarray(getattr(group, name)[:]).copy()  # unitless
+        if self.profile:
+            self._add_standalone_profile(os.path.join(device.project_dir, f"results_{os.getpid()}", "profiling_info.txt"))
         # the run's input files are not needed any more (one set per chunk would fill the disk)
         device.delete(code=False, data=False, run_args=True, directory=False)
         t_done = time.perf_counter()
@@ -508,6 +548,14 @@ class SpikingNetwork:
         cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
         self.timings = {"binary_s": t_run - t_prepare, "binary_cpu_s": cpu, "collect_s": t_done - t_run}
         logger.debug(f"standalone run: binary {t_run - t_prepare:.3f} s, reading results {t_done - t_run:.3f} s")
+
+    def _add_standalone_profile(self, path) -> None:
+        with open(path) as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) == 2:
+                    name, value = fields
+                    self.profile_seconds[name] = self.profile_seconds.get(name, 0.0) + float(value)
 
     def train_chunk(self, images: np.ndarray, labels: np.ndarray, key: tuple = (), report=None) -> None:
         """Train on up to ``chunk_size`` examples in one ``run()`` (state carried over).
@@ -608,7 +656,7 @@ class SpikingNetwork:
                 raise ValueError(f"{layer}: neuron indices must lie in [0, {len(g)})")
             present = [v for v in variables if v in g.variables]
             monitors[("state", layer)] = StateMonitor(g, present, record=neurons, when="before_thresholds",
-                                                      name=f"record_state_{layer}")
+                                                      order=10, name=f"record_state_{layer}")
         self.net.add(*monitors.values())
         try:
             if mode == "train":

@@ -7,7 +7,10 @@ Brian2 events:
 ``spike``
     stochastic spiking at ``rate = phi_max * sigma(V_soma)`` (Bernoulli per step,
     probability ``rate * dt``; MODEL.md section 5, item 5: the published code draws
-    Poisson counts, with the same mean and slightly higher variance).
+    Poisson counts, with the same mean and slightly higher variance). The draw is
+    made by inversion of the survival function, one uniform number per spike
+    instead of one per step (see
+    :func:`~brian_dendrite.equations.spike_generator_equations`).
 ``phase_end``
     the last step of every phase; the window means of the phase are stored
     (``V_mean_f``, ``s_mean_f``, ``rate_mean_t``, ``V_mean_test``, ``rate_mean_test``).
@@ -52,16 +55,29 @@ __all__ = [
 #: The rate unit of the PSPs seen by dendrites and the learning rule (spikes/ms).
 PSP_UNIT = 1 * ms
 
-_SPIKE_RESET = "y_L += 1\ny_s += 1"
+_SPIKE_RESET = "y_L += 1\ny_s += 1\nspike_u = 1 - rand()\nspike_survival = 1"
 
-_ACCUMULATE = """
+#: Spike when the survival probability since the last spike falls below its uniform draw.
+_SPIKE_THRESHOLD = "spike_survival < spike_u"
+
+#: Every step, before the threshold: the rate from the updated potential, and the survival.
+_RATE = """
+rate = phi_max / (1 + exp(-V_soma))
+spike_survival *= 1 - rate * dt
+"""
+
+_SURVIVAL_INPUT = """
+spike_survival *= 1 - rate * dt
+"""
+
+_ACCUMULATE = _RATE + """
 restart = int(steps_left == window_steps - 1)
 V_sum = in_window * (V_sum * (1 - restart) + V_soma) + (1 - in_window) * V_sum
 s_sum = in_window * (s_sum * (1 - restart) + s_out) + (1 - in_window) * s_sum
 rate_sum = in_window * (rate_sum * (1 - restart) + rate / phi_max) + (1 - in_window) * rate_sum
 """
 
-_ACCUMULATE_INPUT = """
+_ACCUMULATE_INPUT = _SURVIVAL_INPUT + """
 restart = int(steps_left == window_steps - 1)
 s_sum = in_window * (s_sum * (1 - restart) + s_out) + (1 - in_window) * s_sum
 """
@@ -154,6 +170,8 @@ def _events(plateau: bool) -> dict:
 
 
 def _attach_bookkeeping(group: NeuronGroup, accumulate: str, phase_end: str) -> None:
+    group.spike_u = "1 - rand()"
+    group.spike_survival = 1
     group.run_regularly(accumulate, when="before_thresholds", name=f"{group.name}_accumulate")
     group.run_on_event("phase_end", phase_end, when="before_synapses", order=1)
 
@@ -196,7 +214,7 @@ def pyramidal_group(
     group = NeuronGroup(
         n,
         eqs,
-        threshold="rand() < rate * dt",
+        threshold=_SPIKE_THRESHOLD,
         reset=_SPIKE_RESET,
         events=events,
         method=integration_method(cell),
@@ -209,6 +227,7 @@ def pyramidal_group(
         # Drawn on the last step of a phase (after its plateau), valid for the next phase.
         phase_end += _DRAW_OFFSET
         group.plateau_offset = _DRAW_OFFSET.split(" = ", 1)[1].strip()
+    group.rate = "phi_max / (1 + exp(-V_soma))"
     _attach_bookkeeping(group, _ACCUMULATE + _ACCUMULATE_APICAL, phase_end)
     group.run_on_event("plateau", _PLATEAU, when="before_synapses", order=0)
     return group
@@ -243,7 +262,7 @@ def output_group(
     group = NeuronGroup(
         n,
         eqs,
-        threshold="rand() < rate * dt",
+        threshold=_SPIKE_THRESHOLD,
         reset=_SPIKE_RESET,
         events={**_events(plateau=False), **(extra_events or {})},
         method=integration_method(cell),
@@ -253,6 +272,7 @@ def output_group(
     )
     if teaching == "schedule":
         group.class_index = np.arange(n) % max(n, 1)
+    group.rate = "phi_max / (1 + exp(-V_soma))"
     _attach_bookkeeping(group, _ACCUMULATE, _PHASE_END)
     return group
 
@@ -275,7 +295,7 @@ def input_group(
     group = NeuronGroup(
         n,
         eqs,
-        threshold="rand() < rate * dt",
+        threshold=_SPIKE_THRESHOLD,
         reset=_SPIKE_RESET,
         events={**_events(plateau=False), **(extra_events or {})},
         method=integration_method(cell),

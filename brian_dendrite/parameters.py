@@ -383,6 +383,13 @@ class NetworkParameters(_Validated):
     symmetric_noise: float = _num(0.05, "sd of the noise added to symmetric feedback, redrawn per example", lo=0)
     feedback_bias: bool = _flag(False, "add a fixed random apical bias c (code 23f2c66; not in the paper's equations)")
     feedback_spiking: bool = _flag(True, "feedback carries output spikes (True) or output rates (Fig. 7A red)")
+    skip_psp_below: float = _num(
+        1e-12,
+        "spiking network: presynaptic neurons whose forward-window mean PSP s_mean_f (spikes/ms) is at or "
+        "below this skip their weight updates (each skipped change is at most this x |delta|; 0 = exact); "
+        "1e-12 skips the inputs silent for about the last three examples, about 2/3 of MNIST's pixels",
+        lo=0,
+    )
 
     def _check_consistency(self):
         expected = len(self.hidden) + 1

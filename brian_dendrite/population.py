@@ -167,7 +167,8 @@ class CellPopulation:
         if trunc is not None:
             objects.append(trunc)
         self.group = group
-        self.state = StateMonitor(group, variables + ["s_out"], record=record, when="before_thresholds", name=f"{group.name}_state")
+        self.state = StateMonitor(group, variables + ["s_out"], record=record, when="before_thresholds", order=10,
+                                  name=f"{group.name}_state")  # after the step's rate (accumulation, order 0)
         self.spikes = SpikeMonitor(group, name=f"{group.name}_spikes")
         self.phase_ends = EventMonitor(group, "phase_end", record=False, name=f"{group.name}_phase_ends")
         monitors = [self.state, self.spikes]

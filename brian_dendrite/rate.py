@@ -17,8 +17,15 @@ Equations (MODEL.md 1.1-1.9 at steady state)
 Input (1.1, 1.2)
     ``r_in = phi * pixel``; the presynaptic "PSP" of every layer is
     ``s = psp_scale * r`` where ``psp_scale`` is the mean of the kernel-filtered
-    spike train per unit rate: ``cell.kernel_mass`` (1 for the full kernel,
-    about 0.49 for the truncated one). The published nonspiking mode uses 1.
+    spike train per unit rate: ``cell.kernel_mass`` (1) for the full kernel. The
+    somatic drive of the next layer is ``W (drive_scale * r)``, with ``drive_scale
+    = psp_scale`` for the full kernel. For the truncated kernel (a discrete-time
+    construction of the published code) the defaults are the sums the spiking
+    network's time steps see: the dendrites, the apical potential and the rule's
+    presynaptic average ``kappa(1..10) = 0.510``, the soma (integrated from the
+    traces at the start of each step) ``kappa(0..9) = 0.463``
+    (:func:`brian_dendrite.validation.effective_kernel_masses`). The published
+    nonspiking mode uses 1, the published spiking code 0.510 for both.
 Hidden layer ``h`` (1.3)
     ``B = W s_pre + b``; the somatic steady state of
     ``dC/dt = -g_L C + g_B (B - C) + g_A (A - C)`` is
@@ -146,9 +153,14 @@ class RateNetwork:
     weights : Weights, optional
         Initial weights (copied). Default: :func:`initial_weights` with ``rng``.
     psp_scale : float, optional
-        Mean PSP per unit presynaptic rate; default ``params.cell.kernel_mass``
-        (1.0 for the full kernel, ~0.49 for the truncated one). Use 1.0 to match
-        the published nonspiking mode with a truncated-kernel parameter set.
+        Mean PSP per unit presynaptic rate as the dendrites and the learning rule
+        see it; default 1.0 for the full kernel (its integral), 0.510 for the
+        truncated one (``sum kappa(1..10)``). Use 1.0 to match the published
+        nonspiking mode with a truncated-kernel parameter set.
+    drive_scale : float, optional
+        The same for the somatic drive ``B = W (drive_scale r) + b``; default
+        ``psp_scale`` for the full kernel, 0.463 (``sum kappa(0..9)``) for the
+        truncated one; with ``psp_scale`` given, default ``psp_scale``.
     rng : numpy.random.Generator, optional
         Used for the initial weights when ``weights`` is None and for the noise
         of ``noisy_symmetric`` feedback (redrawn after every update). Default:
@@ -162,9 +174,10 @@ class RateNetwork:
     ----------
     examples_seen : int
         Number of training examples presented so far.
-    psp_scale, fb_scale : float
-        Mean feedforward PSP per unit rate, and the same for the apical feedback
-        (``psp_scale`` for spiking feedback, 1 for rate feedback).
+    psp_scale, drive_scale, fb_scale : float
+        Mean PSP per unit rate seen by the dendrites and the rule, by the soma,
+        and by the apical dendrites (``psp_scale`` for spiking feedback, 1 for
+        rate feedback).
 
     Raises
     ------
@@ -178,6 +191,7 @@ class RateNetwork:
         weights: Weights | None = None,
         *,
         psp_scale: float | None = None,
+        drive_scale: float | None = None,
         rng: np.random.Generator | None = None,
         tol: float = 1e-10,
         max_iter: int = 1000,
@@ -208,9 +222,22 @@ class RateNetwork:
         self._k_D_t = g_D / (g_L + g_D + g_t)
         self._k_teach = g_t / (g_L + g_D + g_t)
         self.E_E, self.E_I = float(cell.E_E), float(cell.E_I)
-        self.psp_scale = float(cell.kernel_mass if psp_scale is None else psp_scale)
-        if not np.isfinite(self.psp_scale) or self.psp_scale < 0:
-            raise ValueError(f"RateNetwork: psp_scale = {psp_scale!r} must be a finite number >= 0")
+        if cell.kernel == "full":
+            default_psp = default_drive = cell.kernel_mass
+        else:
+            from .validation import effective_kernel_masses
+
+            masses = effective_kernel_masses(cell)
+            default_psp, default_drive = masses["trace"], masses["soma"]
+        self.psp_scale = float(default_psp if psp_scale is None else psp_scale)
+        if drive_scale is None:
+            drive_scale = default_drive if psp_scale is None else self.psp_scale
+        self.drive_scale = float(drive_scale)
+        for name, value in (("psp_scale", self.psp_scale), ("drive_scale", self.drive_scale)):
+            if not np.isfinite(value) or value < 0:
+                raise ValueError(f"RateNetwork: {name} = {value!r} must be a finite number >= 0")
+        # B = drive_ratio * (W s) + b with s the rule's PSP (psp_scale r)
+        self._drive_ratio = self.drive_scale / self.psp_scale if self.psp_scale > 0 else 0.0
         self.fb_scale = self.psp_scale if net.feedback_spiking else 1.0
         self.etas = tuple(float(e) for e in net.learning_rates)
         self.error_scale = float(net.error_scale)
@@ -298,6 +325,10 @@ class RateNetwork:
         return lab.astype(np.intp)
 
     # ------------------------------------------------------------------ steady states
+    def _drive(self, Ws):
+        """Somatic drive ``W (drive_scale r)`` from ``W s`` with ``s = psp_scale r``."""
+        return Ws if self._drive_ratio == 1.0 else self._drive_ratio * Ws
+
     def _input_psp(self, pixels: np.ndarray) -> np.ndarray:
         return (self.psp_scale * self.phi) * np.asarray(pixels, dtype=float)
 
@@ -318,7 +349,7 @@ class RateNetwork:
             if lay == 0 and B0 is not None:
                 B = B0
             else:
-                B = s @ self._Wt[lay] + self._b[lay]
+                B = self._drive(s @ self._Wt[lay]) + self._b[lay]
             if lay < self.n_hidden:
                 C = self.k_B * B
                 if self.g_A > 0:
@@ -340,7 +371,7 @@ class RateNetwork:
         """
         if self.g_A > 0 and self.n_hidden:
             if B0 is None:  # the input layer's drive is the same in every iteration
-                B0 = s_in @ self._Wt[0] + self._b[0]
+                B0 = self._drive(s_in @ self._Wt[0]) + self._b[0]
             s_pre, states, A = self._solve_fixed_point(s_in, E, B0)
         else:
             s_pre, states = self._sweep(s_in, None, E, B0)
@@ -434,7 +465,7 @@ class RateNetwork:
         J = 0.0
         for h in range(self.n_hidden - 1, -1, -1):
             sig = states[h].rate / self.phi
-            G = G * ((self.psp_scale * self.phi) * sig * (1.0 - sig))[..., None, :]
+            G = G * ((self.drive_scale * self.phi) * sig * (1.0 - sig))[..., None, :]
             J = J + rmat(G, (self.k_A * self.fb_scale) * self._Y[h])
             if h > 0:
                 G = rmat(G, self.k_B * self._Wt[h].T)
@@ -458,8 +489,8 @@ class RateNetwork:
         if k < 0.5 * s_in.size:
             gathered = self._buf[0][0][:k]
             np.take(self._Wt[0], nz, axis=0, out=gathered)
-            return s_in[nz] @ gathered + self._b[0], nz
-        return s_in @ self._Wt[0] + self._b[0], None
+            return self._drive(s_in[nz] @ gathered) + self._b[0], nz
+        return self._drive(s_in @ self._Wt[0]) + self._b[0], None
 
     def _example(self, s_in, label, B0=None):
         """Forward and target steady states of one example (1-D input PSP)."""

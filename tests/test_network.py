@@ -59,8 +59,10 @@ def _expected_updates(net, mons, schedule, label):
     phi = float(cell.phi_max * ms)  # spikes per ms
     P_hidden, P_final = 20 / phi, 20 / phi**2
     updates = []
+    skip = params.network.skip_psp_below
     for m, (pre, post) in enumerate(zip(net.layers[:-1], net.layers[1:], strict=True)):
         s_f = mons[pre.name].s_out[:, fwd].mean(axis=1)
+        s_f = np.where(s_f > skip, s_f, 0.0)  # presynaptic neurons at or below the floor do not update
         V_f = mons[post.name].V_soma[:, fwd].mean(axis=1)
         if post is net.output:
             # un-normalised form of MODEL.md 1.9: E = (phi* - phi_max sigma(V_f)) * -k_D phi_max sigma'(V_f)
@@ -85,20 +87,27 @@ def use_target(request):
 
 
 # Deeper networks only on numpy: every architecture costs a fresh Cython compile.
+# skip: None = the default skip_psp_below; 0.05 (spikes/ms) skips many active inputs too, so that
+# the skipping itself is checked (the skipped rows must be exactly unchanged, the rest exact).
 @pytest.mark.parametrize(
-    "model, hidden, use_target",
+    "model, hidden, use_target, skip",
     [
-        ("one_hidden", (40,), "numpy"),
-        ("one_hidden", (40,), "cython"),
-        ("two_hidden", (30, 20), "numpy"),
-        ("no_hidden", (), "numpy"),
+        ("one_hidden", (40,), "numpy", None),
+        ("one_hidden", (40,), "cython", None),
+        ("two_hidden", (30, 20), "numpy", None),
+        ("no_hidden", (), "numpy", None),
+        ("one_hidden", (40,), "numpy", 0.05),
+        ("one_hidden", (40,), "numpy", 0.0),
     ],
     indirect=["use_target"],
 )
-def test_applied_update_equals_numpy_rule(use_target, mnist_small, model, hidden):
+def test_applied_update_equals_numpy_rule(use_target, mnist_small, model, hidden, skip):
     base = load_model(model)
     rates = base.network.learning_rates
-    params = base.replace(network=base.network.replace(hidden=hidden, learning_rates=rates))
+    network = base.network.replace(hidden=hidden, learning_rates=rates)
+    if skip is not None:
+        network = network.replace(skip_psp_below=skip)
+    params = base.replace(network=network)
     images, labels = mnist_small
     net = SpikingNetwork(params, seed=3, chunk_size=1)
     # Carry some state into the example (the paper does not reset between examples).
@@ -118,6 +127,12 @@ def test_applied_update_equals_numpy_rule(use_target, mnist_small, model, hidden
         assert np.abs(dW).max() > 0, f"layer {m}: the rule predicts no change; the test would be vacuous"
         np.testing.assert_allclose(applied_W, dW, rtol=RTOL, atol=ATOL, err_msg=f"W[{m}]")
         np.testing.assert_allclose(applied_b, db, rtol=RTOL, atol=ATOL, err_msg=f"b[{m}]")
+        if skip:
+            s_f = np.asarray(net.layers[m].s_mean_f[:])
+            skipped = s_f <= skip
+            assert skipped.any() and (~skipped).any(), "the skip threshold must split the presynaptic neurons"
+            assert np.all(applied_W[:, skipped] == 0), f"W[{m}]: skipped presynaptic neurons changed"
+            assert np.all(np.abs(applied_W[:, ~skipped]).max(axis=0) > 0)
     # feedback weights are fixed
     for y0, y1 in zip(before.Y, after.Y, strict=True):
         np.testing.assert_array_equal(y0, y1)

@@ -93,12 +93,19 @@ def test_hidden_soma_is_kB_times_basal_without_apical_conductance():
 def test_truncated_kernel_scales_psps():
     p, w = make(cell=CellParameters(kernel="truncated"))
     net = RateNetwork(p, w)
-    assert net.psp_scale == pytest.approx(0.48974, abs=1e-5)
+    # the sums of the sampled kernel that the spiking network's dendrites/rule and soma see
+    tau_L, tau_s = 10.0, 3.0
+    kappa = (np.exp(-np.arange(11) / tau_L) - np.exp(-np.arange(11) / tau_s)) / (tau_L - tau_s)
+    assert net.psp_scale == pytest.approx(kappa[1:11].sum(), rel=1e-9)  # 0.5104
+    assert net.drive_scale == pytest.approx(kappa[0:10].sum(), rel=1e-9)  # 0.4630
     x = random_images(1)[0]
     q = net.example_quantities(x, 0)
-    np.testing.assert_allclose(q["B_f"][0], w.W[0] @ (net.psp_scale * 0.2 * x) + w.b[0], rtol=1e-12)
+    np.testing.assert_allclose(q["B_f"][0], w.W[0] @ (net.drive_scale * 0.2 * x) + w.b[0], rtol=1e-12)
+    np.testing.assert_allclose(q["B_f"][1], w.W[1] @ (net.drive_scale * q["rates_f"][0]) + w.b[1], rtol=1e-12)
     np.testing.assert_allclose(q["s_pre_f"][1], net.psp_scale * q["rates_f"][0], rtol=1e-15)
-    assert RateNetwork(p, w, psp_scale=1.0).psp_scale == 1.0
+    one = RateNetwork(p, w, psp_scale=1.0)
+    assert one.psp_scale == 1.0 and one.drive_scale == 1.0
+    assert RateNetwork(p, w, psp_scale=0.51, drive_scale=0.4).drive_scale == 0.4
 
 
 @pytest.mark.parametrize("g_A", [0.05, 0.6])
@@ -190,7 +197,7 @@ def reference_updates(p, w, x, label):
     cell = p.cell
     phi = float(cell.phi_max * ms)
     g_L, g_B, g_D, g_T = (float(g * ms) for g in (cell.g_L, cell.g_B, cell.g_D, cell.g_teach))
-    psp = cell.kernel_mass
+    psp, drive = _kernel_sums(cell)
     P_hidden, P_final = 20 / phi, 20 / phi**2
     k_B, k_D = g_B / (g_L + g_B), g_D / (g_L + g_D)
     etas = p.network.learning_rates
@@ -199,7 +206,7 @@ def reference_updates(p, w, x, label):
     pre, C_f = [], []
     for lay in range(n_h + 1):
         pre.append(s)
-        B = w.W[lay] @ s + w.b[lay]
+        B = w.W[lay] @ (drive / psp * s) + w.b[lay]
         C = k_B * B if lay < n_h else k_D * B
         C_f.append(C)
         s = psp * phi * sig(C)
@@ -218,6 +225,17 @@ def reference_updates(p, w, x, label):
     E = (lam_t - phi * sig(C_f[-1])) * -k_D * phi * sig(C_f[-1]) * (1 - sig(C_f[-1]))
     out.append((-etas[-1] * P_final * np.outer(E, pre[-1]), -etas[-1] * P_final * E))
     return out
+
+
+def _kernel_sums(cell):
+    """(rule/dendrite scale, soma scale): 1 for the full kernel; the sampled sums for the truncated one."""
+    if cell.kernel == "full":
+        return 1.0, 1.0
+    dt, tl, ts = float(cell.dt / ms), float(cell.tau_L / ms), float(cell.tau_s / ms)
+    n = int(round(float(cell.kernel_cutoff / cell.dt)))
+    t = dt * np.arange(n + 1)
+    kappa = (np.exp(-t / tl) - np.exp(-t / ts)) / (tl - ts) * dt
+    return kappa[1:].sum(), kappa[:-1].sum()
 
 
 VARIANT_CELL = CellParameters(
