@@ -41,22 +41,40 @@ SUMMARY = "summary.json"
 FINAL_WEIGHTS = "weights.npz"
 
 
+def _loaded_commit() -> str | None:
+    """The git commit of this source tree when the package was imported (None outside git).
+
+    Taken at import, not when a run starts: a long-lived process (a Dask worker)
+    keeps running the code it imported even after the checkout moves on. A tree
+    with uncommitted changes to the package gets ``-dirty`` appended.
+    """
+    import subprocess
+
+    here = Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=here)
+        if rev.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "."], capture_output=True, text=True,
+                               timeout=5, cwd=here)
+        return rev.stdout.strip() + ("-dirty" if dirty.returncode == 0 and dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+_LOADED_COMMIT = _loaded_commit()
+
+
 def versions() -> dict:
+    """Versions of the software a run uses (``git_commit``: the commit of the code this process imported)."""
     import brian2
 
     from . import __version__
 
     out = {"brian_dendrite": __version__, "brian2": brian2.__version__, "numpy": np.__version__,
            "python": platform.python_version()}
-    try:
-        import subprocess
-
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
-        if rev.returncode == 0:
-            out["git_commit"] = rev.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
+    if _LOADED_COMMIT is not None:
+        out["git_commit"] = _LOADED_COMMIT
     return out
 
 

@@ -1,0 +1,149 @@
+"""Collect sweep results into the paper's MNIST table and learning-curve figures.
+
+Reads the ``summary.json`` of every task under the given sweep directories
+(``<sweep>/<model>/seed<seed>/summary.json``, written by ``brian-dendrite sweep``
+or ``brian-dendrite train``), and writes
+
+* ``<out>/paper_table_runs.md``: one row per run with the paper's number, our
+  final error, the error at every tested epoch, examples, ms per example, seed
+  and the git commit and versions recorded by the run;
+* ``<out>/learning_curves_<kind>.png``: test error against epochs, one line per
+  run, the paper's 60-epoch numbers as markers.
+
+Every number comes from the summaries; nothing is typed in by hand except the
+paper's numbers (MODEL.md section 3), which are stored in the model files'
+descriptions and in :data:`PAPER`.
+
+    python validation/paper_table.py /work/runs/sweep_rate /work/runs/sweep_spiking --out validation
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+#: Test error (%) reported by the paper after 60 epochs (MODEL.md section 3); None: qualitative only.
+PAPER = {
+    "no_hidden": 8.3,
+    "one_hidden": 4.1,
+    "two_hidden": 3.2,
+    "sparse_feedback": 3.7,
+    "symmetric_feedback": 3.6,
+}
+
+#: What the paper says where it gives no number.
+PAPER_TEXT = {
+    "sparse_feedback_unamplified": "worse than regular (20 epochs)",
+    "noisy_symmetric_feedback": "slightly worse than random",
+    "stochastic_plateau": "similar to one_hidden",
+    "two_hidden_apical_0_05": "very little difference from g_A = 0",
+    "two_hidden_apical_0_6": "significantly impaired",
+    "one_hidden_truncated_kernel": "(our alternative: published code's kernel)",
+    "two_hidden_truncated_kernel": "(our alternative: published code's kernel)",
+}
+
+
+#: Epochs shown in the table (all are in the JSON and the figures).
+SHOWN_EPOCHS = (1, 2, 5, 10, 20, 40, 60)
+
+
+def collect(directories) -> list[dict]:
+    runs = []
+    for d in directories:
+        for path in sorted(Path(d).glob("*/seed*/summary.json")):
+            s = json.loads(path.read_text())
+            hist = s.get("test_history", [])
+            runs.append({
+                "path": str(path.parent),
+                "model": s["model"],
+                "kind": s.get("kind", "spiking"),
+                "target": s.get("target"),
+                "seed": s.get("seed"),
+                "examples": s.get("examples_trained"),
+                "epochs": s.get("epochs_completed"),
+                "final": s.get("final_test_error"),
+                "history": [(h["examples"] / 60000, h["test_error"], h.get("test_images")) for h in hist],
+                "ms_per_example": s.get("ms_per_example_median_chunk") or s.get("ms_per_example"),
+                "train_hours": (s.get("train_seconds") or 0) / 3600,
+                "commit": (s.get("versions") or {}).get("git_commit", "?")[:7],
+                "versions": s.get("versions"),
+            })
+    return runs
+
+
+def _paper(model):
+    if model in PAPER:
+        return f"{PAPER[model]} %"
+    return PAPER_TEXT.get(model, "-")
+
+
+def table(runs) -> str:
+    lines = [
+        "| run | kind (target) | paper, 60 epochs | ours: final | epochs | error at epoch (%) | ms/example | "
+        "commit |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in sorted(runs, key=lambda r: (r["kind"], r["model"])):
+        shown = [h for k, h in enumerate(r["history"])
+                 if h[0] in SHOWN_EPOCHS or k == len(r["history"]) - 1]
+        by_epoch = ", ".join(f"{e:g}: {err:.2f}" for e, err, _ in shown)
+        final = f"**{r['final']:.2f} %**" if r["final"] is not None else "-"
+        ms = f"{r['ms_per_example']:.2f}" if r["ms_per_example"] else "-"
+        lines.append(f"| `{r['model']}` seed {r['seed']} | {r['kind']} ({r['target']}) | {_paper(r['model'])} | "
+                     f"{final} | {r['epochs']} | {by_epoch} | {ms} | {r['commit']} |")
+    return "\n".join(lines) + "\n"
+
+
+def figure(runs, kind: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sel = [r for r in runs if r["kind"] == kind and r["history"]]
+    if not sel:
+        return
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for r in sorted(sel, key=lambda r: r["model"]):
+        e = [h[0] for h in r["history"]]
+        err = [h[1] for h in r["history"]]
+        line, = ax.plot(e, err, marker=".", label=r["model"])
+        if r["model"] in PAPER:
+            ax.plot([60], [PAPER[r["model"]]], marker="*", markersize=11, color=line.get_color(),
+                    linestyle="none")
+    ax.set_xlabel("epoch (60,000 examples)")
+    ax.set_ylabel("test error on 10,000 images (%)")
+    ax.set_yscale("log")
+    ax.set_title(f"{kind}: learning curves (stars: the paper's 60-epoch numbers)")
+    ax.legend(fontsize=7)
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("sweeps", nargs="+", help="sweep (or run) directories")
+    parser.add_argument("--out", default="validation", help="output folder (default validation)")
+    args = parser.parse_args(argv)
+    runs = collect(args.sweeps)
+    if not runs:
+        print(f"no summary.json under {args.sweeps}", file=sys.stderr)
+        return 1
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "paper_table_runs.md").write_text(
+        "<!-- written by validation/paper_table.py from the runs' summary.json files -->\n" + table(runs))
+    for kind in sorted({r["kind"] for r in runs}):
+        figure(runs, kind, out / f"learning_curves_{kind}.png")
+    with open(out / "paper_table_runs.json", "w") as f:
+        json.dump(runs, f, indent=1)
+    print(table(runs))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
