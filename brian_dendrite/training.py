@@ -175,6 +175,9 @@ class Trainer:
         self.history: list[dict] = []
         # provenance of the code that runs (taken now: the checkout may change during a long run)
         self.versions = versions()
+        #: The code that trained each stretch: versions with the example count from which they ran
+        #: (one entry unless the run was resumed by other code).
+        self.code_history: list[dict] = [{"from_examples": 0, **self.versions}]
         self.progress = {"epoch": 0, "offset": 0, "examples": 0, "train_seconds": 0.0, "chunk_ms_per_example": []}
         if target not in ("numpy", "cython", "cpp_standalone"):
             raise ValueError(f"target = {target!r}: expected 'numpy', 'cython' or 'cpp_standalone'")
@@ -197,7 +200,8 @@ class Trainer:
         arrays = {f"weights/{k}": v for k, v in self.network.get_weights().to_arrays().items()}
         arrays.update({f"state/{k}": v for k, v in self.network.get_state().items()})
         meta = {"progress": self.progress, "history": self.history, "seed": self.seed,
-                "chunk_size": self.chunk_size, "params": self.params.to_toml(), "target": self.target}
+                "chunk_size": self.chunk_size, "params": self.params.to_toml(), "target": self.target,
+                "code_history": self.code_history}
         arrays["meta"] = np.array(json.dumps(meta, default=_json_default))
         save_npz_atomic(self.checkpoint_path, arrays)
 
@@ -224,6 +228,12 @@ class Trainer:
         self.network.set_state(state)
         self.progress = meta["progress"]
         self.history = meta["history"]
+        previous = meta.get("code_history") or [
+            {"from_examples": 0, "git_commit": None, "note": "checkpoint written before code provenance was kept"}]
+        self.code_history = list(previous)
+        last = {k: v for k, v in previous[-1].items() if k != "from_examples"}
+        if last != self.versions:
+            self.code_history.append({"from_examples": self.progress["examples"], **self.versions})
         logger.info(f"resumed from {path} after {self.progress['examples']} examples")
         return True
 
@@ -301,6 +311,7 @@ class Trainer:
             "final_test_error": self.history[-1]["test_error"] if self.history else None,
             "parameters": self.params.to_dict(),
             "versions": self.versions,
+            "code_history": self.code_history,
         }
         write_json_atomic(self.output_dir / SUMMARY, summary)
         return summary

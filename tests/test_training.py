@@ -93,6 +93,26 @@ def test_resume_refuses_other_parameters(numpy_target, mnist, tmp_path):
         again.resume()
 
 
+def test_resume_by_other_code_is_recorded(numpy_target, mnist, tmp_path, monkeypatch):
+    """A run continued by another commit keeps both in its summary, with where each took over."""
+    import brian_dendrite.training as training
+
+    train, test = mnist
+    args = (_small(hidden=(5,)), _Subset(train, 20), _Subset(test, 5), tmp_path)
+    kw = {"seed": 1, "chunk_size": 10, "test_examples": 5, "target": "numpy"}
+    Trainer(*args, **kw).train(10)
+    monkeypatch.setattr(training, "_LOADED_COMMIT", "0123456789abcdef-other")
+    later = Trainer(*args, **kw)
+    assert later.resume()
+    summary = later.train(20)
+    history = summary["code_history"]
+    assert [h["from_examples"] for h in history] == [0, 10]
+    assert history[0].get("git_commit") != "0123456789abcdef-other"
+    assert history[1]["git_commit"] == summary["versions"]["git_commit"] == "0123456789abcdef-other"
+    saved = json.loads((tmp_path / "summary.json").read_text())
+    assert saved["code_history"] == history
+
+
 def test_corrupt_checkpoint_is_reported_and_kept(numpy_target, mnist, tmp_path):
     train, test = mnist
     (tmp_path / "checkpoint.npz").write_bytes(b"not a zip file")

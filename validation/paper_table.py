@@ -49,6 +49,16 @@ PAPER_TEXT = {
 SHOWN_EPOCHS = (1, 2, 5, 10, 20, 40, 60)
 
 
+def _commits(summary) -> str:
+    """The commit(s) that trained the run: ``abc1234`` or ``abc1234 (0-), def5678 (from 300000)``."""
+    history = summary.get("code_history")
+    if not history:
+        return ((summary.get("versions") or {}).get("git_commit") or "?")[:7]
+    if len(history) == 1:
+        return (history[0].get("git_commit") or "?")[:7]
+    return ", ".join(f"{(h.get('git_commit') or 'unrecorded')[:7]} (from {h['from_examples']})" for h in history)
+
+
 def collect(directories) -> list[dict]:
     runs = []
     for d in directories:
@@ -67,7 +77,7 @@ def collect(directories) -> list[dict]:
                 "history": [(h["examples"] / 60000, h["test_error"], h.get("test_images")) for h in hist],
                 "ms_per_example": s.get("ms_per_example_median_chunk") or s.get("ms_per_example"),
                 "train_hours": (s.get("train_seconds") or 0) / 3600,
-                "commit": (s.get("versions") or {}).get("git_commit", "?")[:7],
+                "commit": _commits(s),
                 "versions": s.get("versions"),
             })
     return runs
