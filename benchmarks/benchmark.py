@@ -102,6 +102,11 @@ def worker(args) -> dict:
     if args.profile:
         total = args.chunks * n
         out["profile_ms_per_example"] = {k: 1000 * v / total for k, v in net.profile_seconds.items()}
+        # a test block with one image: 250 active steps, the rest idle (the fixed per-step work)
+        net.profile_seconds.clear()
+        net.test(test.images[:1], test.labels[:1])
+        steps = net.last_schedule.capacity
+        out["profile_idle_us_per_step"] = {k: 1e6 * v / steps for k, v in net.profile_seconds.items()}
     # the first runtime chunk includes code generation and the Cython compile
     out["first_chunk_s"] = first
     from brian_dendrite.schedule import draw_phase_lengths
@@ -122,14 +127,22 @@ def worker(args) -> dict:
         cpu = net.timings["binary_cpu_s"] if args.target == "cpp_standalone" else time.process_time() - c0
         return time.perf_counter() - t0, cpu
 
-    wall, cpu = timed_test(test.images[m : 2 * m], test.labels[m : 2 * m])
-    out["ms_per_test_image"] = 1000 * wall / m
-    out["cpu_ms_per_test_image"] = 1000 * cpu / m
-    # marginal cost of a test image (without the per-run start-up and I/O): the CPU time of m and
-    # of m/4 images (each one run of the binary while m fits into one standalone test block)
-    q = max(1, m // 4)
-    _, cpu_q = timed_test(test.images[2 * m : 2 * m + q], test.labels[2 * m : 2 * m + q])
-    out["marginal_cpu_ms_per_test_image"] = 1000 * (cpu - cpu_q) / (m - q) if m > q else float("nan")
+    # A test runs in blocks of test_chunk_size images, each one run() of a fixed number of steps
+    # (a partial block is padded with idle steps), so time one full block: no padding.
+    block = net.test_chunk_size
+    images, labels = test.images[m : m + block], test.labels[m : m + block]
+    wall, cpu = timed_test(images, labels)
+    out["test_block_images"] = block
+    out["ms_per_test_image"] = 1000 * wall / block
+    out["cpu_ms_per_test_image"] = 1000 * cpu / block
+    # Per-step costs: an active test step (a full block / its steps) and an idle step (silent
+    # input, no spikes), from a block holding one image and block*250 - 250 idle steps.
+    test_steps = int(round(float(params.protocol.test_duration / params.cell.dt)))
+    _, cpu_one = timed_test(test.images[:1], test.labels[:1])
+    active = cpu / (block * test_steps)
+    idle_steps = block * test_steps - test_steps
+    out["cpu_us_per_active_test_step"] = 1e6 * active
+    out["cpu_us_per_idle_step"] = 1e6 * (cpu_one - test_steps * active) / idle_steps if idle_steps else float("nan")
     out["first_test_s"] = first_test
     if args.target != "cpp_standalone":
         ev = _events_per_example(net, train.images[:200], train.labels[:200])
@@ -167,9 +180,15 @@ def _profile(args) -> int:
     print(f"{'code object':<52}{'ms/example':>11}{'share':>8}")
     for name, ms in sorted(prof.items(), key=lambda kv: -kv[1]):
         print(f"{name:<52}{ms:>11.4f}{100 * ms / total:>7.1f}%")
+    idle = res.pop("profile_idle_us_per_step")
+    print(f"\nmostly idle steps (a test block with one image; silent input): {sum(idle.values()):.2f} us per step "
+          "inside code objects")
+    print(f"{'code object':<52}{'us/step':>11}")
+    for name, us in sorted(idle.items(), key=lambda kv: -kv[1])[:25]:
+        print(f"{name:<52}{us:>11.3f}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"run": res, "profile_ms_per_example": prof}, f, indent=2)
+            json.dump({"run": res, "profile_ms_per_example": prof, "profile_idle_us_per_step": idle}, f, indent=2)
     return 0
 
 
@@ -222,14 +241,14 @@ def main(argv=None) -> int:
               f"{r.get('cpu_ms_per_train_example', float('nan')):>10.2f}{r['ms_per_test_image']:>12.2f}"
               f"{r.get('synaptic_events_per_example', float('nan')):>12.0f}{r.get('ns_per_event', float('nan')):>10.2f}"
               f"{(compile_s if compile_s is not None else float('nan')):>10.1f}{r['peak_rss_mb']:>9.0f}")
-    print("\ntest images (CPU ms): per image in a run of --test-images, marginal (slope between runs of m/4 and m"
-          " images: no start-up or I/O), and the training cost of 250 steps (training CPU per example x 250 / mean"
-          " steps per example): the same dynamics plus learning, so an upper bound of the test's floor)")
+    print("\nper-step CPU cost (us): an active 250-ms test step (one full test block / its steps), an idle step"
+          " (silent input, no spikes: the fixed per-step work of all neuron groups and code objects), and the"
+          " training cost per step (CPU per example / mean steps per example)")
     for r in results:
-        if "marginal_cpu_ms_per_test_image" in r:
-            floor = r["cpu_ms_per_train_example"] * 250 / r["steps_per_train_example"]
-            print(f"{r['target']:<16}{r['build']:<6} per image {r['cpu_ms_per_test_image']:>7.2f}   marginal "
-                  f"{r['marginal_cpu_ms_per_test_image']:>7.2f}   training cost of 250 steps {floor:>7.2f}")
+        if "cpu_us_per_idle_step" in r:
+            train_step = 1000 * r["cpu_ms_per_train_example"] / r["steps_per_train_example"]
+            print(f"{r['target']:<16}{r['build']:<6} test step {r['cpu_us_per_active_test_step']:>7.2f}   idle step "
+                  f"{r['cpu_us_per_idle_step']:>7.2f}   training step {train_step:>7.2f}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
