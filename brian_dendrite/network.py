@@ -444,7 +444,19 @@ class SpikingNetwork:
         return state
 
     def set_state(self, state: dict) -> None:
-        """Restore what :meth:`get_state` returned."""
+        """Restore what :meth:`get_state` returned.
+
+        The spike generators' ``spike_u`` must lie in (0, 1] (a neuron with 0 would
+        never spike again): to start from a zero state use :meth:`reset_state`.
+        """
+        for k, v in state.items():
+            if k.endswith(".spike_u"):
+                u = np.asarray(v, dtype=float)
+                if u.size and not (np.all(u > 0) and np.all(u <= 1)):
+                    raise ValueError(
+                        f"state variable {k!r}: the spike generator's uniform draws must lie in (0, 1] (found "
+                        f"values in [{np.nanmin(u):.3g}, {np.nanmax(u):.3g}]); a zero silences the neuron for good. "
+                        "Use reset_state() to zero the state, or redraw_spike_generators()")
         if self.standalone:
             for k, v in state.items():
                 if k not in self._mirror_state:
@@ -455,6 +467,31 @@ class SpikingNetwork:
             values = {k.split(".", 1)[1]: v for k, v in state.items() if k.split(".", 1)[0] == group.name}
             if values:
                 group.set_states(values, units=False)
+
+    def redraw_spike_generators(self, key: tuple = ()) -> None:
+        """New uniform draws for every neuron's spike generator (``spike_survival = 1``).
+
+        The Bernoulli process is memoryless, so this leaves the distribution of all
+        future spikes unchanged; it makes runs that start from one saved state
+        independent (without it they share each neuron's next spike threshold).
+        ``key`` (ints) seeds the draws together with the network's seed.
+        """
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x5B, 1, *key]))
+        state = {}
+        for g in self.layers:
+            state[f"{g.name}.spike_u"] = 1.0 - rng.random(len(g))
+            state[f"{g.name}.spike_survival"] = np.ones(len(g))
+        self.set_state(state)
+
+    def reset_state(self, key: tuple = ()) -> None:
+        """Zero the dynamic state (potentials, traces, window sums, held averages).
+
+        The spike generators restart with fresh draws (:meth:`redraw_spike_generators`)
+        and stochastic plateau offsets keep their values; weights and biases are untouched.
+        """
+        keep = ("plateau_offset", "spike_u", "spike_survival")
+        self.set_state({k: np.zeros_like(v) for k, v in self.get_state().items() if k.split(".", 1)[1] not in keep})
+        self.redraw_spike_generators(key)
 
     # ------------------------------------------------------------------ running
     def _seed_value(self, *keys) -> int:

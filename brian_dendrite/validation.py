@@ -1095,7 +1095,7 @@ def update_agreement(dW_spiking, dW_rate, layer_names=None, min_margin: float = 
 
 
 def _reset_state(net) -> None:
-    net.set_state({k: 0 * v for k, v in net.get_state().items()})
+    net.reset_state()
 
 
 def measure_examples(net, params: ModelParameters, weights: Weights, images, labels, repeats: int = 3,
@@ -1152,6 +1152,8 @@ def measure_examples(net, params: ModelParameters, weights: Weights, images, lab
         dWs, dbs, s_f, V_f, r_t, scheds = [], [], [], [], [], []
         for r in range(repeats):
             net.set_state(state)
+            # independent repeats: the saved state holds each neuron's next spike threshold
+            net.redraw_spike_generators((key, mode_code, e, r))
             net.set_weights(W_before)
             net.train_chunk(img, lab, key=(key, mode_code, e, r))
             after = net.get_weights()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import brian2
 import numpy as np
 import pytest
-from brian2 import StateMonitor, ms
+from brian2 import SpikeMonitor, StateMonitor, ms
 from conftest import mnist_dir
 
 from brian_dendrite.datasets import load_mnist
@@ -203,3 +203,44 @@ def test_noisy_symmetric_feedback(numpy_target, mnist_small):
     noise1 = net.feedback_noise()
     assert not np.allclose(noise1, noise0)  # redrawn at the update
     assert abs(noise1.std() - 0.05) < 0.0075
+
+
+def test_zeroed_spike_generators_are_refused_and_reset_state_keeps_spiking(numpy_target, mnist_small):
+    params = load_model("one_hidden")
+    params = params.replace(network=params.network.replace(hidden=(20,)))
+    images, labels = mnist_small
+    net = SpikingNetwork(params, seed=4, chunk_size=1)
+    state = net.get_state()
+    zeroed = {k: 0 * v for k, v in state.items()}
+    with pytest.raises(ValueError, match=r"input\.spike_u.*\(0, 1\]"):
+        net.set_state(zeroed)
+    net.train_chunk(images[:1], labels[:1], key=(0, 0))
+    net.reset_state()
+    after = net.get_state()
+    assert all(np.all(after[k] == 0) for k in after if k.endswith(("V_soma", "y_L", "x_basal_L", "s_mean_f")))
+    assert all(np.all((after[k] > 0) & (after[k] <= 1)) for k in after if k.endswith(".spike_u"))
+    before = net.get_weights()
+    spikes = SpikeMonitor(net.hidden[0], name="reset_spikes")
+    net.net.add(spikes)
+    net.train_chunk(images[1:2], labels[1:2], key=(0, 1))
+    assert len(spikes.i) > 0
+    assert np.abs(net.get_weights().W[0] - before.W[0]).max() > 0
+
+
+def test_redrawn_spike_generators_make_repeats_independent(numpy_target, mnist_small):
+    params = load_model("one_hidden")
+    params = params.replace(network=params.network.replace(hidden=(20,)))
+    images, labels = mnist_small
+    net = SpikingNetwork(params, seed=4, chunk_size=1)
+    net.train_chunk(images[:1], labels[:1], key=(0, 0))
+    state, w0 = net.get_state(), net.get_weights()
+    results = []
+    for redraw in (None, None, (1,), (2,)):
+        net.set_state(state)
+        net.set_weights(w0)
+        if redraw is not None:
+            net.redraw_spike_generators(redraw)
+        net.train_chunk(images[1:2], labels[1:2], key=(0, 1))  # the same Brian2 seed every time
+        results.append(net.get_weights().W[0])
+    np.testing.assert_array_equal(results[0], results[1])  # same state and seed: identical
+    assert not np.array_equal(results[0], results[2]) and not np.array_equal(results[2], results[3])
