@@ -102,7 +102,7 @@ def worker(args) -> dict:
     if args.profile:
         total = args.chunks * n
         out["profile_ms_per_example"] = {k: 1000 * v / total for k, v in net.profile_seconds.items()}
-        # a test block with one image: 250 active steps, the rest idle (the fixed per-step work)
+        # a test block with one image: 250 active steps, the rest idle (silent input)
         net.profile_seconds.clear()
         net.test(test.images[:1], test.labels[:1])
         steps = net.last_schedule.capacity
@@ -136,7 +136,8 @@ def worker(args) -> dict:
     out["ms_per_test_image"] = 1000 * wall / block
     out["cpu_ms_per_test_image"] = 1000 * cpu / block
     # Per-step costs: an active test step (a full block / its steps) and an idle step (silent
-    # input, no spikes), from a block holding one image and block*250 - 250 idle steps.
+    # input; the biases still drive some spikes), from a block holding one image and
+    # block*250 - 250 idle steps.
     test_steps = int(round(float(params.protocol.test_duration / params.cell.dt)))
     _, cpu_one = timed_test(test.images[:1], test.labels[:1])
     active = cpu / (block * test_steps)
@@ -181,7 +182,7 @@ def _profile(args) -> int:
     for name, ms in sorted(prof.items(), key=lambda kv: -kv[1]):
         print(f"{name:<52}{ms:>11.4f}{100 * ms / total:>7.1f}%")
     idle = res.pop("profile_idle_us_per_step")
-    print(f"\nmostly idle steps (a test block with one image; silent input): {sum(idle.values()):.2f} us per step "
+    print(f"\nmostly idle steps (a test block with one image, then silent input): {sum(idle.values()):.2f} us per step "
           "inside code objects")
     print(f"{'code object':<52}{'us/step':>11}")
     for name, us in sorted(idle.items(), key=lambda kv: -kv[1])[:25]:
@@ -242,7 +243,8 @@ def main(argv=None) -> int:
               f"{r.get('synaptic_events_per_example', float('nan')):>12.0f}{r.get('ns_per_event', float('nan')):>10.2f}"
               f"{(compile_s if compile_s is not None else float('nan')):>10.1f}{r['peak_rss_mb']:>9.0f}")
     print("\nper-step CPU cost (us): an active 250-ms test step (one full test block / its steps), an idle step"
-          " (silent input, no spikes: the fixed per-step work of all neuron groups and code objects), and the"
+          " (silent input: the per-step work of all neuron groups and code objects, plus the spikes that the"
+          " hidden and output biases alone cause), and the"
           " training cost per step (CPU per example / mean steps per example)")
     for r in results:
         if "cpu_us_per_idle_step" in r:
