@@ -1726,9 +1726,13 @@ def _versions() -> dict:
     import neo
 
     from . import __version__
+    from .training import versions
 
-    return {"brian_dendrite": __version__, "brian2": brian2.__version__, "numpy": np.__version__,
-            "elephant": elephant.__version__, "neo": neo.__version__, "python": platform.python_version()}
+    out = {"brian_dendrite": __version__, "brian2": brian2.__version__, "numpy": np.__version__,
+           "elephant": elephant.__version__, "neo": neo.__version__, "python": platform.python_version()}
+    if "git_commit" in versions():
+        out["git_commit"] = versions()["git_commit"]
+    return out
 
 
 def _json_default(obj):
