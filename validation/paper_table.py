@@ -116,17 +116,30 @@ def figure(runs, kind: str, path: Path) -> None:
     if not sel:
         return
     fig, ax = plt.subplots(figsize=(7, 4.5))
+    rate_runs = {r["model"]: r for r in runs if r["kind"] == "rate"}
+    last_epoch = max(h[0] for r in sel for h in r["history"])
     for r in sorted(sel, key=lambda r: r["model"]):
         e = [h[0] for h in r["history"]]
         err = [h[1] for h in r["history"]]
         line, = ax.plot(e, err, marker=".", label=r["model"])
+        twin = rate_runs.get(r["model"]) if kind != "rate" else None
+        if twin is not None:  # the rate abstraction of the same model, over the same epochs
+            pts = [h for h in twin["history"] if h[0] <= last_epoch]
+            ax.plot([h[0] for h in pts], [h[1] for h in pts], linestyle="--", color=line.get_color(),
+                    label=f"{r['model']} (rate model)")
         if r["model"] in PAPER:
             ax.plot([60], [PAPER[r["model"]]], marker="*", markersize=11, color=line.get_color(),
                     linestyle="none")
     ax.set_xlabel("epoch (60,000 examples)")
     ax.set_ylabel("test error on 10,000 images (%)")
     ax.set_yscale("log")
-    ax.set_title(f"{kind}: learning curves (stars: the paper's 60-epoch numbers)")
+    from matplotlib.ticker import FormatStrFormatter, LogLocator
+
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 3.0, 5.0)))
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(FormatStrFormatter(""))
+    ax.set_title(f"{kind}: learning curves (stars: the paper's 60-epoch numbers"
+                 + ("; dashed: rate model)" if kind != "rate" else ")"), fontsize=10)
     ax.legend(fontsize=7)
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
