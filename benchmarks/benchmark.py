@@ -161,18 +161,26 @@ def _fill_events(results):
             r["ns_per_event"] = 1e6 * r.get("cpu_ms_per_train_example", r["ms_per_train_example"]) / ev
 
 
-def _profile(args) -> int:
-    """One profiled standalone process; prints the code objects by ms per training example."""
-    build = tempfile.mkdtemp(prefix="bd-bench-profile-")
-    cmd = [sys.executable, __file__, "--worker", "--target", "cpp_standalone", "--model", args.model, "--profile",
-           "--chunk", str(args.chunk), "--chunks", str(args.chunks), "--test-images", "10", "--build-dir", build]
+def _run_worker(args, target: str, chunks: int, test_images: int, build: str, what: str, extra=()) -> dict | None:
+    """One measurement in a fresh process; its JSON result, or None (error printed) if it failed."""
+    cmd = [sys.executable, __file__, "--worker", "--target", target, "--model", args.model, *extra,
+           "--chunk", str(args.chunk), "--chunks", str(chunks), "--test-images", str(test_images),
+           "--build-dir", build]
     if args.data_dir:
         cmd += ["--data-dir", args.data_dir]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
-        print(f"profiled run failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
+        print(f"{what} failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _profile(args) -> int:
+    """One profiled standalone process; prints the code objects by ms per training example."""
+    res = _run_worker(args, "cpp_standalone", args.chunks, 10, tempfile.mkdtemp(prefix="bd-bench-profile-"),
+                      "profiled run", extra=("--profile",))
+    if res is None:
         return 1
-    res = json.loads(proc.stdout.strip().splitlines()[-1])
     prof = res.pop("profile_ms_per_example")
     total = sum(prof.values())
     print(f"profile of {args.model}, cpp_standalone, {args.chunks} chunks x {args.chunk} examples "
@@ -219,16 +227,10 @@ def main(argv=None) -> int:
         runs = ["warm"] if target == "rate" else ["cold", "warm"]
         build = tempfile.mkdtemp(prefix=f"bd-bench-{target}-")
         for phase in runs:
-            cmd = [sys.executable, __file__, "--worker", "--target", target, "--model", args.model,
-                   "--chunk", str(args.chunk), "--chunks", str(args.chunks if phase == "warm" else 1),
-                   "--test-images", str(args.test_images), "--build-dir", build]
-            if args.data_dir:
-                cmd += ["--data-dir", args.data_dir]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            if proc.returncode != 0:
-                print(f"{target} ({phase}) failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
+            res = _run_worker(args, target, args.chunks if phase == "warm" else 1, args.test_images, build,
+                              f"{target} ({phase})")
+            if res is None:
                 return 1
-            res = json.loads(proc.stdout.strip().splitlines()[-1])
             res["build"] = phase
             results.append(res)
             print(json.dumps(res), flush=True)

@@ -58,12 +58,8 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import logging
 import math
-import os
-import platform
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -74,6 +70,7 @@ from brian2 import ms, second
 from .initialization import Weights, initial_weights
 from .parameters import ModelParameters, load_model
 from .rate import RateNetwork, sigma
+from .training import versions, write_json_atomic
 
 __all__ = [
     "TierConfig",
@@ -1721,42 +1718,10 @@ def plot_spike_statistics(groups: dict, axes=None, **kwds):
 
 
 def _versions() -> dict:
-    import brian2
     import elephant
     import neo
 
-    from . import __version__
-    from .training import versions
-
-    out = {"brian_dendrite": __version__, "brian2": brian2.__version__, "numpy": np.__version__,
-           "elephant": elephant.__version__, "neo": neo.__version__, "python": platform.python_version()}
-    if "git_commit" in versions():
-        out["git_commit"] = versions()["git_commit"]
-    return out
-
-
-def _json_default(obj):
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return float(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    raise TypeError(f"cannot serialise {type(obj).__name__}")
-
-
-def _write_json(path: Path, data) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, default=_json_default, allow_nan=True)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    return {**versions(), "elephant": elephant.__version__, "neo": neo.__version__}
 
 
 def _save(fig_axes, path: Path) -> str:
@@ -2060,7 +2025,7 @@ def run_validation(tier: str = "fast", output_dir=None, data_dir=None, seed: int
         if out_dir is not None:
             for name, (fn, args) in figs.items():
                 report["figures"][name] = "figures/" + _save(fn(*args), out_dir / "figures" / f"{name}.png")
-            _write_json(out_dir / f"report_{tier}.json", report)
+        write_json_atomic(out_dir / f"report_{tier}.json", report)
         return report, report["passed"]
     finally:
         brian2.prefs.codegen.target = old_target
