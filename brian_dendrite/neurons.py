@@ -139,7 +139,7 @@ def cell_namespace(cell: CellParameters) -> dict:
         "tau_s": cell.tau_s,
         "tau_L_step": tau_L_step,
         "tau_s_step": tau_s_step,
-        "psp_unit": PSP_UNIT,
+        "psp_unit": PSP_UNIT * cell.kernel_gain,
         "g_L": cell.g_L,
         "g_B": cell.g_B,
         "g_A": cell.g_A,

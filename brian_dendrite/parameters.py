@@ -303,6 +303,14 @@ class CellParameters(_Validated):
         "'truncated' after kernel_cutoff (the published code, sum 0.51; MODEL.md section 5, item 3)",
     )
     kernel_cutoff: Quantity = _q(10 * ms, _TIME, "kernel truncation time (code: 10 steps)", lo=0 * ms, lo_open=True)
+    kernel_gain: float = _num(
+        1.0,
+        "amplitude factor of the PSP kernel (1: the paper's kernel). 1/0.5104 with kernel='truncated' gives "
+        "the full kernel's mean PSP per unit rate with the truncated kernel's 10-ms settling "
+        "(MODEL.md section 5, item 3: 'scale the kernel'); not a paper or code setting",
+        lo=0,
+        lo_open=True,
+    )
     method: str = _choice(
         "exponential_euler",
         ("exponential_euler", "euler"),
@@ -336,11 +344,12 @@ class CellParameters(_Validated):
 
     @property
     def kernel_mass(self) -> float:
-        """Integral of the PSP kernel (1 for 'full'; about 0.49 for a 10 ms cutoff)."""
+        """Integral of the PSP kernel (1 for 'full'; about 0.49 for a 10 ms cutoff), times ``kernel_gain``."""
         if self.kernel == "full":
-            return 1.0
+            return float(self.kernel_gain)
         c, tl, ts = self.kernel_cutoff, self.tau_L, self.tau_s
-        return float((tl * (1 - np.exp(-c / tl)) - ts * (1 - np.exp(-c / ts))) / (tl - ts))
+        mass = (tl * (1 - np.exp(-c / tl)) - ts * (1 - np.exp(-c / ts))) / (tl - ts)
+        return float(self.kernel_gain * mass)
 
 
 @dataclass(frozen=True)

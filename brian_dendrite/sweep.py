@@ -302,6 +302,24 @@ def _load_params(spec: dict):
     return load_model(spec["model"])
 
 
+def _same_parameters(saved, params) -> bool:
+    """Whether a summary's parameters are ``params``.
+
+    Parameter fields added to the package after the summary was written are taken
+    at their defaults (new fields default to the behaviour of the code before
+    them), so adding a field does not make every finished run look foreign.
+    """
+    from brian_dendrite.parameters import ModelParameters, ParameterError
+
+    if not isinstance(saved, dict):
+        return False
+    try:
+        restored = ModelParameters.from_dict(saved)
+    except ParameterError:
+        return False
+    return json.loads(json.dumps(restored.to_dict())) == json.loads(json.dumps(params.to_dict()))
+
+
 def _summary_mismatch(summary: dict, spec: dict, params) -> str | None:
     """Why an existing summary does not answer this task (None if it does)."""
     history = summary.get("test_history") or []
@@ -319,7 +337,7 @@ def _summary_mismatch(summary: dict, spec: dict, params) -> str | None:
             return f"{key} is {found[key]!r}, the sweep asks for {value!r}"
     if summary.get("final_test_error") is None:
         return "it has no final test error"
-    if summary.get("parameters") != json.loads(json.dumps(params.to_dict())):
+    if not _same_parameters(summary.get("parameters"), params):
         return "it was written for other model parameters"
     return None
 

@@ -190,6 +190,7 @@ def _cell_floats(cell):
         "g_teach": float(cell.g_teach * ms),
         "p_max": float(cell.phi_max * cell.dt),
         "cut": None if cell.kernel == "full" else int(round(float(cell.kernel_cutoff / cell.dt))),
+        "gain": float(cell.kernel_gain),
     }
 
 
@@ -211,7 +212,7 @@ def psp_kernels(cell, n_steps: int = _KERNEL_STEPS) -> dict:
     """
     c = _cell_floats(cell)
     m = np.arange(n_steps, dtype=float)
-    scale = 1.0 / (c["tau_L"] - c["tau_s"])  # psp_unit = 1 ms over tau_L - tau_s (ms)
+    scale = c["gain"] / (c["tau_L"] - c["tau_s"])  # psp_unit = gain * 1 ms over tau_L - tau_s (ms)
 
     def kappa(steps):
         t = steps * c["dt"]
@@ -424,7 +425,7 @@ class MeanFieldNetwork:
         self.batch = int(batch)
         c = self.c
         self.decay = (math.exp(-c["dt"] / c["tau_L"]), math.exp(-c["dt"] / c["tau_s"]))
-        self.psp = 1.0 / (c["tau_L"] - c["tau_s"])
+        self.psp = c["gain"] / (c["tau_L"] - c["tau_s"])
         if c["cut"] is not None:
             self.cut_decay = (math.exp(-c["cut"] * c["dt"] / c["tau_L"]), math.exp(-c["cut"] * c["dt"] / c["tau_s"]))
         self.reset()

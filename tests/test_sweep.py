@@ -231,3 +231,23 @@ def test_dask_malloc_setting_is_undone(monkeypatch):
     import os
 
     assert "MALLOC_TRIM_THRESHOLD_" not in os.environ
+
+
+def test_summary_parameters_written_before_a_new_field_still_match():
+    """A run finished before a parameter field existed answers a task that uses the field's default."""
+    from brian_dendrite.parameters import load_model
+    from brian_dendrite.sweep import _same_parameters
+
+    params = load_model("one_hidden")
+    saved = json.loads(json.dumps(params.to_dict()))
+    assert _same_parameters(saved, params)
+    del saved["cell"]["kernel_gain"]  # as written by the code before kernel_gain existed
+    assert _same_parameters(saved, params)
+    assert not _same_parameters(saved, params.replace(cell=params.cell.replace(kernel_gain=2.0)))
+    changed = json.loads(json.dumps(params.to_dict()))
+    changed["network"]["learning_rates"] = [0.1, 0.21]
+    assert not _same_parameters(changed, params)
+    changed = json.loads(json.dumps(params.to_dict()))
+    changed["cell"]["no_such_field"] = 1
+    assert not _same_parameters(changed, params)
+    assert not _same_parameters(None, params)

@@ -86,10 +86,15 @@ def test_kernel_masses_full_and_truncated():
     assert trunc["continuous"] == pytest.approx(0.48975, abs=1e-5)
     assert trunc["soma"] == pytest.approx(0.46295, abs=1e-5)  # kappa(0..9)
     assert trunc["trace"] == pytest.approx(0.51041, abs=1e-5)  # kappa(1..10), the published code's 0.510
+    # kernel_gain scales every mass; 1/0.51041 restores the full kernel's PSP per unit rate
+    gained = val.effective_kernel_masses(CellParameters(kernel="truncated", kernel_gain=1 / 0.5104085323840832))
+    assert gained["trace"] == pytest.approx(1.0, abs=1e-9)
+    assert gained["soma"] == pytest.approx(0.46295 / 0.51041, abs=1e-4)
+    assert CellParameters(kernel_gain=2.0).kernel_mass == 2.0
 
 
-@pytest.mark.parametrize("kernel", ["full", "truncated"])
-def test_psp_kernels_match_the_simulation(numpy_target, kernel):
+@pytest.mark.parametrize("kernel, gain", [("full", 1.0), ("truncated", 1.0), ("truncated", 1 / 0.5104085323840832)])
+def test_psp_kernels_match_the_simulation(numpy_target, kernel, gain):
     """The kernels of the noise model and the mean-field twin are what Brian2 integrates.
 
     One spike of unit weight onto one pyramidal neuron: the recorded V_soma must be
@@ -100,7 +105,7 @@ def test_psp_kernels_match_the_simulation(numpy_target, kernel):
     from brian_dendrite.schedule import PhaseSchedule
     from brian_dendrite.synapses import kernel_synapses
 
-    cell, protocol = CellParameters(kernel=kernel), ProtocolParameters()
+    cell, protocol = CellParameters(kernel=kernel, kernel_gain=gain), ProtocolParameters()
     arrays = PhaseSchedule.from_phases([("idle", 120, 0, 0)], protocol).timed_arrays()
     group = pyramidal_group(1, cell, protocol, arrays, name="h")
     source = SpikeGeneratorGroup(1, [0], [10] * ms, dt=cell.dt)
