@@ -16,7 +16,6 @@ run's ``checkpoint.npz``).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
