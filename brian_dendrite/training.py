@@ -214,13 +214,10 @@ class Trainer:
         path = self.checkpoint_path
         if not path.exists():
             return False
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                meta = json.loads(str(data["meta"]))
-                weights = Weights.from_arrays({k.split("/", 1)[1]: data[k] for k in data.files if k.startswith("weights/")})
-                state = {k.split("/", 1)[1]: data[k] for k in data.files if k.startswith("state/")}
-        except (OSError, ValueError, KeyError) as err:
-            raise ValueError(f"checkpoint {path} is unreadable or corrupt: {err}") from None
+        meta, weights, state = _read_checkpoint(path)
+        if meta.get("kind", "spiking") != "spiking":
+            raise ValueError(f"checkpoint {path} is from {meta['kind']} training, not the spiking network; "
+                             "use another output directory")
         saved = ModelParameters.from_toml(meta["params"], source=f"{path} (meta)")
         if saved != self.params:
             raise ValueError(f"checkpoint {path} was written for other parameters ({saved.name}); "
@@ -232,12 +229,7 @@ class Trainer:
         self.network.set_state(state)
         self.progress = meta["progress"]
         self.history = meta["history"]
-        previous = meta.get("code_history") or [
-            {"from_examples": 0, "git_commit": None, "note": "checkpoint written before code provenance was kept"}]
-        self.code_history = list(previous)
-        last = {k: v for k, v in previous[-1].items() if k != "from_examples"}
-        if last != self.versions:
-            self.code_history.append({"from_examples": self.progress["examples"], **self.versions})
+        self.code_history = _resumed_code_history(meta, self.versions, self.progress["examples"])
         logger.info(f"resumed from {path} after {self.progress['examples']} examples")
         return True
 
@@ -321,13 +313,44 @@ class Trainer:
         return summary
 
 
+def _resumed_code_history(meta: dict, current: dict, examples: int) -> list[dict]:
+    """A checkpoint's ``code_history``, extended by ``current`` if other code resumes it."""
+    previous = meta.get("code_history") or [
+        {"from_examples": 0, "git_commit": None, "note": "checkpoint written before code provenance was kept"}]
+    history = list(previous)
+    last = {k: v for k, v in previous[-1].items() if k != "from_examples"}
+    if last != current:
+        history.append({"from_examples": examples, **current})
+    return history
+
+
+def _read_checkpoint(path: Path) -> tuple[dict, Weights, dict]:
+    """``(meta, weights, state arrays)`` of a checkpoint, or a ValueError naming the file."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            weights = Weights.from_arrays({k.split("/", 1)[1]: data[k] for k in data.files if k.startswith("weights/")})
+            state = {k.split("/", 1)[1]: data[k] for k in data.files if k.startswith("state/")}
+    except (OSError, ValueError, KeyError) as err:
+        raise ValueError(f"checkpoint {path} is unreadable or corrupt: {err}") from None
+    return meta, weights, state
+
+
 def train_rate(params: ModelParameters, train_set, test_set, output_dir, n_examples: int, seed: int = 0,
                test_examples: int = 10000, test_every: int | None = None, initial_test: bool = False) -> dict:
     """Train the rate abstraction like :class:`Trainer` trains the spiking network.
 
     Same initial weights (``SeedSequence([seed, 0xD1])``), same example order
     (``SeedSequence([seed, 0xE0, epoch])`` per epoch), same summary format, so a
-    user can compare the two on one configuration.
+    user can compare the two on one configuration. The network's own random
+    numbers (the redrawn noise of ``noisy_symmetric`` feedback) come from
+    ``SeedSequence([seed, 0xD2])``.
+
+    After every test point (every ``test_every`` examples, at the end of every
+    epoch and at the end) the weights, the random-number state and the history are
+    written to ``checkpoint.npz`` in ``output_dir``, atomically; a later call with the
+    same parameters, seed and ``test_every`` resumes from it (and trains on up to
+    ``n_examples``) and gives the same result as an uninterrupted run.
     """
     from .datasets import validate_dataset
     from .initialization import initial_weights
@@ -340,10 +363,31 @@ def train_rate(params: ModelParameters, train_set, test_set, output_dir, n_examp
                                           n_classes=params.network.n_output)
     n_test = min(int(test_examples), len(t_labels))
     t_images, t_labels = t_images[:n_test], t_labels[:n_test]
-    weights = initial_weights(params, np.random.default_rng(np.random.SeedSequence([seed, 0xD1])))
-    net = RateNetwork(params, weights)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0xD2]))
     started_versions = versions()
+    code_history = [{"from_examples": 0, **started_versions}]
     history = []
+    done, epoch, offset, secs = 0, 0, 0, 0.0
+    path = output_dir / CHECKPOINT
+    if path.exists():
+        meta, weights, _ = _read_checkpoint(path)
+        saved = ModelParameters.from_toml(meta["params"], source=f"{path} (meta)")
+        if saved != params or meta.get("kind") != "rate":
+            raise ValueError(f"checkpoint {path} was written for another run ({meta.get('kind', 'spiking')} "
+                             f"training of {saved.name}); use another output directory or the same model")
+        if meta["seed"] != seed or meta["test_every"] != test_every or meta["examples"] > n_examples:
+            raise ValueError(f"checkpoint {path} has seed {meta['seed']}, test_every {meta['test_every']} and "
+                             f"{meta['examples']} examples; this run asks for seed {seed}, test_every {test_every} "
+                             f"and {n_examples} examples: the first two must match and it cannot train fewer")
+        rng.bit_generator.state = meta["rng_state"]
+        done, epoch, offset, secs = meta["examples"], meta["epoch"], meta["offset"], meta["train_seconds"]
+        history = meta["history"]
+        code_history = _resumed_code_history(meta, started_versions, done)
+        logger.info(f"resumed rate training from {path} after {done} examples")
+    else:
+        weights = initial_weights(params, np.random.default_rng(np.random.SeedSequence([seed, 0xD1])))
+    net = RateNetwork(params, weights, rng=rng)
+    net.examples_seen = done
 
     def test(done):
         t0 = time.perf_counter()
@@ -351,30 +395,42 @@ def train_rate(params: ModelParameters, train_set, test_set, output_dir, n_examp
         history.append({"examples": done, "test_error": float(err), "test_images": n_test,
                         "test_seconds": time.perf_counter() - t0})
 
-    if initial_test:
+    def checkpoint():
+        arrays = {f"weights/{k}": v for k, v in net.weights.to_arrays().items()}
+        meta = {"kind": "rate", "examples": done, "epoch": epoch, "offset": offset, "train_seconds": secs,
+                "history": history, "seed": seed, "test_every": test_every, "params": params.to_toml(),
+                "rng_state": rng.bit_generator.state, "code_history": code_history}
+        arrays["meta"] = np.array(json.dumps(meta, default=_json_default))
+        save_npz_atomic(path, arrays)
+
+    if initial_test and done == 0:
         test(0)
-    done, epoch, secs = 0, 0, 0.0
     while done < n_examples:
         order = np.random.default_rng(np.random.SeedSequence([seed, 0xE0, epoch])).permutation(len(labels))
-        take = order[: min(len(order), n_examples - done)]
+        take = order[: min(len(order), offset + n_examples - done)]
         step = test_every or len(take)
-        for start in range(0, len(take), step):
-            idx = take[start : start + step]
+        while offset < len(take):
+            idx = take[offset : offset + step]
             t0 = time.perf_counter()
             net.train(images[idx], labels[idx])
             secs += time.perf_counter() - t0
             done += len(idx)
-            if done < n_examples:
-                test(done)
-        epoch += 1
-    test(done)
+            offset += len(idx)
+            if offset >= len(order):
+                epoch, offset = epoch + 1, 0
+            test(done)
+            checkpoint()
+            if offset == 0:
+                break
+    if not history or history[-1]["examples"] != done:
+        test(done)
     net.weights.save(output_dir / FINAL_WEIGHTS)
     summary = {
         "model": params.name, "kind": "rate", "target": "numpy", "seed": seed, "chunk_size": None,
         "examples_trained": done, "epochs_completed": done / len(labels), "train_seconds": secs,
         "ms_per_example": 1000 * secs / done if done else None, "ms_per_example_median_chunk": None,
         "test_history": history, "final_test_error": history[-1]["test_error"],
-        "parameters": params.to_dict(), "versions": started_versions,
+        "parameters": params.to_dict(), "versions": started_versions, "code_history": code_history,
     }
     write_json_atomic(output_dir / SUMMARY, summary)
     return summary

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import mnist_dir
 
 from brian_dendrite.datasets import load_mnist
 from brian_dendrite.initialization import initial_weights
 from brian_dendrite.parameters import load_model
 from brian_dendrite.settling import settling_fidelity
-
-from conftest import mnist_dir
 
 
 @pytest.fixture(scope="module")

@@ -161,3 +161,62 @@ def test_cli_help():
     with pytest.raises(SystemExit) as exc:
         main(["--help"])
     assert exc.value.code == 0
+
+
+def _rate_args(tmp_path, name, n, **kw):
+    from brian_dendrite.training import train_rate
+
+    train, test = kw.pop("mnist")
+    p = load_model("noisy_symmetric_feedback")  # the one condition whose rate network draws random numbers
+    p = p.replace(network=p.network.replace(hidden=(20,)))
+    return train_rate, (p, _Subset(train, 500), _Subset(test, 50), tmp_path / name, n), {
+        "seed": 3, "test_examples": 50, "test_every": 200, **kw}
+
+
+def test_rate_training_resumes_exactly_after_an_interruption(mnist, tmp_path, monkeypatch):
+    """Interrupted after 400 of 700 examples (epoch boundary at 500 inside), resumed: same weights and history."""
+    from brian_dendrite.rate import RateNetwork
+
+    fn, args, kw = _rate_args(tmp_path, "full", 700, mnist=mnist)
+    full = fn(*args, **kw)
+    original = RateNetwork.train
+    calls = {"n": 0}
+
+    def interrupted(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return original(self, *a, **k)
+
+    fn, args, kw = _rate_args(tmp_path, "split", 700, mnist=mnist)
+    monkeypatch.setattr(RateNetwork, "train", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        fn(*args, **kw)
+    monkeypatch.setattr(RateNetwork, "train", original)
+    assert not (tmp_path / "split" / "summary.json").exists()
+    with np.load(tmp_path / "split" / "checkpoint.npz") as data:
+        assert json.loads(str(data["meta"]))["examples"] == 400
+    resumed = fn(*args, **kw)
+    assert [h["examples"] for h in resumed["test_history"]] == [200, 400, 500, 700]
+    assert [h["test_error"] for h in resumed["test_history"]] == [h["test_error"] for h in full["test_history"]]
+    a = Weights.load(tmp_path / "full" / "weights.npz")
+    b = Weights.load(tmp_path / "split" / "weights.npz")
+    for x, y in zip(a.W + a.b + a.Y, b.W + b.b + b.Y, strict=True):
+        np.testing.assert_array_equal(x, y)
+    # a finished run called again trains nothing and tests nothing twice
+    again = fn(*args, **kw)
+    assert again["test_history"] == resumed["test_history"]
+
+
+def test_rate_checkpoint_refuses_other_runs(numpy_target, mnist, tmp_path):
+    fn, args, kw = _rate_args(tmp_path, "r", 200, mnist=mnist)
+    fn(*args, **kw)
+    with pytest.raises(ValueError, match="seed 3, test_every 200"):
+        fn(*args, **{**kw, "seed": 4})
+    with pytest.raises(ValueError, match="cannot train fewer"):
+        fn(*args[:-1], 100, **kw)
+    train, test = mnist
+    spiking = Trainer(args[0], _Subset(train, 10), _Subset(test, 5), tmp_path / "r", seed=3, chunk_size=10,
+                      test_examples=5, target="numpy")
+    with pytest.raises(ValueError, match="from rate training"):
+        spiking.resume()
