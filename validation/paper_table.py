@@ -42,6 +42,9 @@ PAPER_TEXT = {
     "two_hidden_apical_0_6": "significantly impaired",
     "one_hidden_truncated_kernel": "(our alternative: published code's kernel)",
     "two_hidden_truncated_kernel": "(our alternative: published code's kernel)",
+    "one_hidden_truncated_kernel_gain": "(our alternative: code's kernel x 1/0.5104)",
+    "two_hidden_truncated_kernel_gain": "(our alternative: code's kernel x 1/0.5104)",
+    "one_hidden_long_phases": "(our alternative: 100-ms phases)",
 }
 
 
