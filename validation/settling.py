@@ -16,6 +16,7 @@ run's ``checkpoint.npz``).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -31,7 +32,7 @@ from brian_dendrite.settling import settling_fidelity
 from brian_dendrite.training import versions, write_json_atomic
 
 MODELS = ("one_hidden", "one_hidden_truncated_kernel", "one_hidden_truncated_kernel_gain", "two_hidden",
-          "two_hidden_truncated_kernel")
+          "two_hidden_truncated_kernel", "two_hidden_truncated_kernel_gain")
 
 
 def trained_rate_weights(params, train, epochs: int, seed: int = 0):
@@ -53,6 +54,8 @@ def main(argv=None) -> int:
     ap.add_argument("--weights", action="append", default=[], metavar="MODEL:LABEL=PATH")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--out", default="validation")
+    ap.add_argument("--append", action="store_true",
+                    help="keep the runs of other models already in OUT/settling.json (same phases and sampling)")
     args = ap.parse_args(argv)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     train = load_mnist("train", args.data_dir)
@@ -67,7 +70,18 @@ def main(argv=None) -> int:
         extra.append((model, label, path))
     report = {"versions": versions(), "phases_ms": phases, "streams": args.streams, "examples": args.examples,
               "rate_epochs": args.epochs, "runs": []}
-    for model in args.models.split(","):
+    models = args.models.split(",")
+    previous = Path(args.out) / "settling.json"
+    if args.append and previous.exists():
+        old = json.loads(previous.read_text(encoding="utf-8"))
+        same = {k: old.get(k) == report[k] for k in ("phases_ms", "streams", "examples", "rate_epochs")}
+        if not all(same.values()):
+            ap.error(f"--append: {previous} was made with other settings ({', '.join(k for k, v in same.items() if not v)})")
+        kept = [r for r in old["runs"] if r["model"] not in models]
+        for r in kept:
+            r.setdefault("versions", old["versions"])
+        report["runs"] = kept
+    for model in models:
         params = load_model(model)
         steps = [int(round(L / float(params.cell.dt / ms))) for L in phases]
         sets = [("initial", initial_weights(params, np.random.default_rng(0)), None)]
@@ -84,7 +98,7 @@ def main(argv=None) -> int:
             res = settling_fidelity(params, w, train.images, train.labels, steps, streams=args.streams,
                                     examples=args.examples)
             report["runs"].append({"model": model, "weights": label, "rate_model_test_error": err, **res,
-                                   "seconds": time.time() - t0})
+                                   "seconds": time.time() - t0, "versions": report["versions"]})
             for L, st in zip(phases, steps, strict=True):
                 r = res["by_length"][st]
                 print(f"  {label:>18s} {L:4d} ms: " + "  ".join(
@@ -104,7 +118,8 @@ def markdown(report: dict) -> str:
         "spiking protocol (mean-field twin, state carried over, forward and target phases of L ms, windows the "
         "last 20 ms) and the rate model's summed change for the same examples at the same weights (1: the "
         "protocol gives the rate model's update; 0: unrelated; negative: opposed). Per weight layer, "
-        "`W_0` first. Code " + str(report["versions"].get("git_commit", "?"))[:12] + ".",
+        "`W_0` first. Code: " + ", ".join(sorted({str((r.get("versions") or report["versions"]).get("git_commit"))[:12]
+                                                  for r in report["runs"]})) + ".",
         "",
         "| model | weights (rate-model test error) | " + " | ".join(f"{L} ms" for L in phases) + " |",
         "|---|---|" + "---|" * len(phases),
