@@ -66,3 +66,32 @@ def test_settling_fidelity_rejects_bad_arguments(data):
         settling_fidelity(params, W, images, labels, examples=2, skip=2)
     with pytest.raises(ValueError, match="labels"):
         settling_fidelity(params, W, images, labels[:-1])
+
+
+def test_settling_script_writes_appends_and_renders(tmp_path):
+    """validation/settling.py end to end on a tiny configuration (one phase length, 2 x 3 examples)."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "validation" / "settling.py"
+    spec = importlib.util.spec_from_file_location("settling_script", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    base = ["--epochs", "0", "--phases", "50", "--streams", "2", "--examples", "3", "--data-dir", str(mnist_dir()),
+            "--out", str(tmp_path)]
+    assert script.main(["--models", "one_hidden_truncated_kernel", *base]) == 0
+    assert script.main(["--models", "no_hidden", "--append", *base]) == 0
+    report = json.loads((tmp_path / "settling.json").read_text())
+    assert [(r["model"], r["weights"]) for r in report["runs"]] == [
+        ("one_hidden_truncated_kernel", "initial"), ("one_hidden_truncated_kernel", "rate, 0 epochs"),
+        ("no_hidden", "initial"), ("no_hidden", "rate, 0 epochs")]
+    # with 0 epochs the 'trained' weights are the initial ones: identical results
+    assert report["runs"][0]["by_length"] == report["runs"][1]["by_length"]
+    md = (tmp_path / "settling.md").read_text()
+    assert "`no_hidden`" in md and "`one_hidden_truncated_kernel`" in md and "(x1.0)" in md
+    (tmp_path / "settling.md").unlink()
+    assert script.main(["--render", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "settling.md").read_text() == md
+    with pytest.raises(SystemExit):  # other sampling: refuses to mix
+        script.main(["--models", "one_hidden", "--append", *base[:-6], "--streams", "3", *base[-6:]])

@@ -56,7 +56,12 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="validation")
     ap.add_argument("--append", action="store_true",
                     help="keep the runs of other models already in OUT/settling.json (same phases and sampling)")
+    ap.add_argument("--render", action="store_true", help="only rewrite OUT/settling.md from OUT/settling.json")
     args = ap.parse_args(argv)
+    if args.render:
+        report = json.loads((Path(args.out) / "settling.json").read_text(encoding="utf-8"))
+        Path(args.out, "settling.md").write_text(markdown(report), encoding="utf-8")
+        return 0
     Path(args.out).mkdir(parents=True, exist_ok=True)
     train = load_mnist("train", args.data_dir)
     test = load_mnist("test", args.data_dir)
@@ -117,7 +122,8 @@ def markdown(report: dict) -> str:
         f"{report['runs'][0]['examples_scored'] if report['runs'] else 0} training examples in the noise-free "
         "spiking protocol (mean-field twin, state carried over, forward and target phases of L ms, windows the "
         "last 20 ms) and the rate model's summed change for the same examples at the same weights (1: the "
-        "protocol gives the rate model's update; 0: unrelated; negative: opposed). Per weight layer, "
+        "protocol gives the rate model's update; 0: unrelated; negative: opposed), and in brackets the ratio of "
+        "the two sums' norms. Per weight layer, "
         "`W_0` first. Code: " + ", ".join(sorted({str((r.get("versions") or report["versions"]).get("git_commit"))[:12]
                                                   for r in report["runs"]})) + ".",
         "",
@@ -128,7 +134,8 @@ def markdown(report: dict) -> str:
         cells = []
         for st in run["phase_steps"]:
             r = run["by_length"][str(st)] if str(st) in run["by_length"] else run["by_length"][st]
-            cells.append(" / ".join(f"{v['summed_cosine']:+.2f}" for v in r["updates"].values()))
+            cells.append(" / ".join(f"{v['summed_cosine']:+.2f} (x{v['summed_norm_ratio']:.1f})"
+                                    for v in r["updates"].values()))
         err = run["rate_model_test_error"]
         lines.append(f"| `{run['model']}` | {run['weights']}" + (f" ({err:.2f} %)" if err is not None else "")
                      + " | " + " | ".join(cells) + " |")
