@@ -35,8 +35,8 @@ MODELS = ("one_hidden", "one_hidden_truncated_kernel", "one_hidden_truncated_ker
           "two_hidden_truncated_kernel", "two_hidden_truncated_kernel_gain")
 
 
-def trained_rate_weights(params, train, epochs: int, seed: int = 0):
-    """Weights of the rate network after ``epochs`` shuffled epochs from the seed's initial weights."""
+def trained_rate_network(params, train, epochs: int, seed: int = 0):
+    """The rate network after ``epochs`` shuffled epochs from the seed's initial weights."""
     rng = np.random.default_rng(seed)
     net = RateNetwork(params, initial_weights(params, rng), rng=rng)
     for _ in range(epochs):
@@ -91,7 +91,7 @@ def main(argv=None) -> int:
         steps = [int(round(L / float(params.cell.dt / ms))) for L in phases]
         sets = [("initial", initial_weights(params, np.random.default_rng(0)), None)]
         t0 = time.time()
-        net = trained_rate_weights(params, train, args.epochs)
+        net = trained_rate_network(params, train, args.epochs)
         err = net.test_error(test.images, test.labels)
         sets.append((f"rate, {args.epochs} epochs", net.weights, err))
         for _, label, path in (e for e in extra if e[0] == model):
