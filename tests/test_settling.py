@@ -9,6 +9,7 @@ from conftest import mnist_dir
 from brian_dendrite.datasets import load_mnist
 from brian_dendrite.initialization import initial_weights
 from brian_dendrite.parameters import load_model
+from brian_dendrite.rate import RateNetwork
 from brian_dendrite.settling import settling_fidelity
 
 
@@ -95,3 +96,83 @@ def test_settling_script_writes_appends_and_renders(tmp_path):
     assert (tmp_path / "settling.md").read_text() == md
     with pytest.raises(SystemExit):  # other sampling: refuses to mix
         script.main(["--models", "one_hidden", "--append", *base[:-6], "--streams", "3", *base[-6:]])
+
+
+class _Split:
+    def __init__(self, images, labels):
+        self.images, self.labels = images, labels
+
+
+@pytest.fixture(scope="module")
+def twin_data(data):
+    images, labels = data
+    test = load_mnist("test", mnist_dir())
+    return _Split(images[:240], labels[:240]), _Split(test.images[:100], test.labels[:100])
+
+
+def test_mean_field_training_follows_the_spiking_trainer(twin_data, tmp_path, monkeypatch):
+    """Same initial weights, example order and per-chunk phase lengths as Trainer / SpikingNetwork.train_chunk."""
+    from brian_dendrite import validation
+    from brian_dendrite.schedule import PhaseSchedule
+    from brian_dendrite.settling import train_mean_field
+
+    params = _params("one_hidden_truncated_kernel_gain")
+    train, test = twin_data
+    seen = []
+    original = validation.MeanFieldNetwork.train
+
+    def spy(self, images, labels, lengths):
+        seen.append((np.array(images), np.array(labels), np.array(lengths)))
+        return original(self, images, labels, lengths)
+
+    monkeypatch.setattr(validation.MeanFieldNetwork, "train", spy)
+    s = train_mean_field(params, train, test, tmp_path, 300, chunk_size=100, test_every=120)
+    # 240 examples per epoch: chunks 100, 100, 40 | 60 (stops at 300 examples)
+    assert [len(x[1]) for x in seen] == [100, 100, 40, 60]
+    assert [h["examples"] for h in s["test_history"]] == [200, 240, 300]  # rounded up to chunks, and the end
+    keys = [(0, 0), (0, 1), (0, 2), (1, 0)]
+    offsets = [0, 100, 200, 0]
+    for (images, labels, lengths), (epoch, chunk), off in zip(seen, keys, offsets, strict=True):
+        order = np.random.default_rng(np.random.SeedSequence([0, 0xE0, epoch])).permutation(240)
+        idx = order[off : off + len(labels)]
+        np.testing.assert_array_equal(labels, train.labels[idx])
+        np.testing.assert_array_equal(images, train.images[idx])
+        rng = np.random.default_rng(np.random.SeedSequence([0, 0x5C, epoch, chunk]))
+        sched = PhaseSchedule.training(labels, params.protocol, params.cell.dt, rng)
+        np.testing.assert_array_equal(lengths.ravel(), sched.phase_table[:, 1])
+    # the test is the rate model's on the final weights
+    from brian_dendrite.initialization import Weights
+
+    w = Weights.load(tmp_path / "mean_field_weights.npz", params)
+    assert s["final_test_error"] == RateNetwork(params, w).test_error(test.images, test.labels)
+
+
+def test_mean_field_training_resumes_exactly(twin_data, tmp_path):
+    from brian_dendrite.initialization import Weights
+    from brian_dendrite.settling import train_mean_field
+
+    params = _params("one_hidden_truncated_kernel_gain")
+    train, test = twin_data
+    whole = train_mean_field(params, train, test, tmp_path / "whole", 340, chunk_size=100, test_every=100)
+    train_mean_field(params, train, test, tmp_path / "cut", 200, chunk_size=100, test_every=100)
+    resumed = train_mean_field(params, train, test, tmp_path / "cut", 340, chunk_size=100, test_every=100)
+    assert resumed["test_history"] == [dict(h, test_seconds=r["test_seconds"])
+                                       for h, r in zip(whole["test_history"], resumed["test_history"], strict=True)]
+    a = Weights.load(tmp_path / "whole" / "mean_field_weights.npz")
+    b = Weights.load(tmp_path / "cut" / "mean_field_weights.npz")
+    for x, y in zip(a.W + a.b, b.W + b.b, strict=True):
+        np.testing.assert_array_equal(x, y)
+    # a checkpoint of other settings is refused, not overwritten
+    with pytest.raises(ValueError, match="another run"):
+        train_mean_field(params, train, test, tmp_path / "cut", 400, chunk_size=50, test_every=100)
+    with pytest.raises(ValueError, match="cannot train fewer"):
+        train_mean_field(params, train, test, tmp_path / "cut", 100, chunk_size=100, test_every=100)
+
+
+def test_mean_field_training_refuses_what_it_does_not_model(twin_data, tmp_path):
+    from brian_dendrite.settling import train_mean_field
+
+    train, test = twin_data
+    for model in ("symmetric_feedback", "stochastic_plateau"):
+        with pytest.raises(NotImplementedError, match=model.split("_")[0]):
+            train_mean_field(_params(model), train, test, tmp_path / model, 10)
