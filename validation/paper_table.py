@@ -15,6 +15,9 @@ paper's numbers (MODEL.md section 3), which are stored in the model files'
 descriptions and in :data:`PAPER`.
 
     python validation/paper_table.py /work/runs/sweep_rate /work/runs/sweep_spiking --out validation
+
+A run (model, kind, target, seed) that appears in several directories is taken from the
+last one given: list continued or rerun sweeps after the ones they replace.
 """
 
 from __future__ import annotations
@@ -63,6 +66,9 @@ def _commits(summary) -> str:
 
 
 def collect(directories) -> list[dict]:
+    """Every run's summary; a run (model, kind, target, seed) found again in a later directory
+    replaces the earlier one (e.g. a run continued to more epochs, or rerun with new code),
+    and the replaced path is kept under ``supersedes``."""
     runs = []
     for d in directories:
         for path in sorted(Path(d).glob("*/seed*/summary.json")):
@@ -83,7 +89,13 @@ def collect(directories) -> list[dict]:
                 "commit": _commits(s),
                 "versions": s.get("versions"),
             })
-    return runs
+    kept: dict = {}
+    for r in runs:
+        key = (r["model"], r["kind"], r["target"], r["seed"])
+        if key in kept:
+            r["supersedes"] = kept[key].get("supersedes", []) + [kept[key]["path"]]
+        kept[key] = r
+    return list(kept.values())
 
 
 def _paper(model):
