@@ -12,7 +12,7 @@ import pytest
 from brian2 import Hz, ms
 
 from brian_dendrite import CellParameters, ModelParameters, NetworkParameters
-from brian_dendrite.initialization import initial_weights
+from brian_dendrite.initialization import Weights, initial_weights
 from brian_dendrite.rate import ConvergenceError, RateNetwork
 
 SEED = 20171205
@@ -463,3 +463,30 @@ def test_learns_mnist(record_property):
     assert net.examples_seen == 5000
     assert before > 70
     assert error < 25, f"test error {error:.1f} % after 5,000 examples"
+
+
+def test_batched_fixed_point_equals_single_examples_and_drops_converged_rows(monkeypatch):
+    """A batch is solved row by row (converged rows leave the iteration): same steady states as one by one."""
+    p, w = make(hidden=(60, 20), cell=CellParameters(g_A=0.6 / ms))
+    # feedback strong enough that examples need different numbers of iterations
+    w = Weights(W=w.W, b=w.b, Y=[10 * y for y in w.Y], c=w.c, Y_mask=w.Y_mask)
+    net = RateNetwork(p, w)
+    X = random_images(12)
+    sizes = []
+    original = RateNetwork._sweep
+
+    def spy(self, s_in, A, E, B0=None):
+        sizes.append(len(s_in) if np.ndim(s_in) == 2 else 1)
+        return original(self, s_in, A, E, B0)
+
+    monkeypatch.setattr(RateNetwork, "_sweep", spy)
+    batch = net.forward(X)
+    assert sizes[0] == 12 and min(sizes) < 12  # some rows left before the last converged
+    monkeypatch.setattr(RateNetwork, "_sweep", original)
+    for i in range(len(X)):
+        # one image alone: the 1-D solver of the training path
+        s_pre, single = net._phase(net._input_psp(X[i]))
+        for b_st, s_st in zip(batch, single, strict=True):
+            np.testing.assert_allclose(b_st.rate[i], s_st.rate, rtol=0, atol=1e-9)
+            if s_st.A is not None:
+                np.testing.assert_allclose(b_st.A[i], s_st.A, rtol=0, atol=1e-9)
