@@ -58,13 +58,24 @@ def _pairs(items, flag):
 
 
 def _history(path: Path) -> dict:
-    """Test errors by example count from a run's summary (spiking/rate) or the twin's summary."""
+    """Test errors by example count from a run's summary (spiking/rate) or the twin's summary, and from
+    the run's checkpoint where it got further (a run continued after its summary was written)."""
+    out = None
     for name in ("summary.json", "mean_field_summary.json"):
         f = path / name
         if f.exists():
             s = json.loads(f.read_text())
-            return {int(h["examples"]): float(h["test_error"]) for h in s["test_history"]}
-    raise SystemExit(f"{path}: no summary.json or mean_field_summary.json")
+            out = {int(h["examples"]): float(h["test_error"]) for h in s["test_history"]}
+            break
+    if out is None:
+        raise SystemExit(f"{path}: no summary.json or mean_field_summary.json")
+    for name in ("checkpoint.npz", "mean_field_checkpoint.npz"):
+        if (path / name).exists():
+            with np.load(path / name) as d:
+                meta = json.loads(str(d["meta"]))
+            for h in meta.get("history", []):
+                out.setdefault(int(h["examples"]), float(h["test_error"]))
+    return out
 
 
 def _spiking_weights(path: Path) -> list[tuple[int, Path]]:
@@ -126,10 +137,12 @@ def _fmt(x):
 
 def render(report: dict) -> str:
     lines = ["# Spike noise against the protocol: what each costs (validation/noise_cost.py)", "",
-             f"Seed 0; test errors in % on the first {report['test_images']} MNIST test images; code "
-             f"{report['versions'].get('brian_dendrite_commit', report['versions'])}. All weights tested with the rate "
-             "model except the last column (the spiking run's own spiking test). Same initial weights, examples and "
-             "order in every column; the twin also has the spiking run's phase lengths.", ""]
+             f"Seed 0; test errors in % on the first {report['test_images']} MNIST test images; report written by "
+             f"commit {(report['versions'].get('git_commit') or '?')[:7]}. Every column but the spiking run's own "
+             "test uses the rate model's (noise-free) test. Same initial weights, examples and order in every "
+             "column; the twin also has the spiking run's phase lengths. Differences: protocol = twin - rate; "
+             "noise in training = spiking weights (rate test) - twin; noise in the test = spiking own test - "
+             "spiking weights (rate test).", ""]
     for model, e in report["models"].items():
         rate = {int(k): v for k, v in e["rate"].items()}
         twin = {int(k): v for k, v in e["twin"].items()}
@@ -138,9 +151,16 @@ def render(report: dict) -> str:
         points = sorted(set(twin) | set(swr))
         lines += [f"## {model}", "",
                   "| examples | rate model | mean-field twin (protocol, no spikes) | spiking weights, rate test "
-                  "| spiking, own test |", "|---|---|---|---|---|"]
-        for n in points:
-            lines.append(f"| {n} | {_fmt(rate.get(n))} | {_fmt(twin.get(n))} | {_fmt(swr.get(n))} | {_fmt(spk.get(n))} |")
+                  "| spiking, own test | protocol | noise in training | noise in the test |",
+                  "|---|---|---|---|---|---|---|---|"]
+
+        def diff(a, b):
+            return None if a is None or b is None else a - b
+
+        for n in sorted(set(points) | set(spk)):
+            r, t, w, s = rate.get(n), twin.get(n), swr.get(n), spk.get(n)
+            lines.append(f"| {n} | {_fmt(r)} | {_fmt(t)} | {_fmt(w)} | {_fmt(s)} | {_fmt(diff(t, r))} | "
+                         f"{_fmt(diff(w, t))} | {_fmt(diff(s, w))} |")
         lines += ["", "Sources: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in e["sources"].items()), ""]
     return "\n".join(lines) + "\n"
 
