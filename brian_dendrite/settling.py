@@ -236,10 +236,9 @@ def train_mean_field(params: ModelParameters, train_set, test_set, output_dir, n
     from pathlib import Path
 
     from .atomic import save_npz_atomic
-    from .datasets import validate_dataset
     from .initialization import initial_weights
     from .schedule import draw_phase_lengths
-    from .training import _json_default, check_output_dir, versions, write_json_atomic
+    from .training import _json_default, check_output_dir, training_arrays, versions, write_json_atomic
 
     net_p, protocol = params.network, params.protocol
     unsupported = []
@@ -253,12 +252,8 @@ def train_mean_field(params: ModelParameters, train_set, test_set, output_dir, n
         raise NotImplementedError(f"train_mean_field does not model {', '.join(unsupported)} "
                                   f"(model {params.name!r})")
     output_dir = check_output_dir(Path(output_dir))
-    images, labels = validate_dataset(train_set.images, train_set.labels, n_input=params.network.n_input,
-                                      n_classes=params.network.n_output)
-    t_images, t_labels = validate_dataset(test_set.images, test_set.labels, n_input=params.network.n_input,
-                                          n_classes=params.network.n_output)
-    n_test = min(int(test_examples), len(t_labels))
-    t_images, t_labels = t_images[:n_test], t_labels[:n_test]
+    images, labels, t_images, t_labels = training_arrays(params, train_set, test_set, test_examples)
+    n_test = len(t_labels)
     if chunk_size < 1 or n_examples < 0:
         raise ValueError(f"chunk_size = {chunk_size} and n_examples = {n_examples}: need chunk_size >= 1, n_examples >= 0")
     n_train = len(labels)

@@ -336,6 +336,19 @@ def _read_checkpoint(path: Path) -> tuple[dict, Weights, dict]:
     return meta, weights, state
 
 
+def training_arrays(params: ModelParameters, train_set, test_set, test_examples: int):
+    """Validated ``(images, labels, test_images, test_labels)``; the test set cut to ``test_examples``."""
+    from .datasets import validate_dataset
+
+    net = params.network
+    images, labels = validate_dataset(train_set.images, train_set.labels, n_input=net.n_input,
+                                      n_classes=net.n_output)
+    t_images, t_labels = validate_dataset(test_set.images, test_set.labels, n_input=net.n_input,
+                                          n_classes=net.n_output)
+    n_test = min(int(test_examples), len(t_labels))
+    return images, labels, t_images[:n_test], t_labels[:n_test]
+
+
 def train_rate(params: ModelParameters, train_set, test_set, output_dir, n_examples: int, seed: int = 0,
                test_examples: int = 10000, test_every: int | None = None, initial_test: bool = False) -> dict:
     """Train the rate abstraction like :class:`Trainer` trains the spiking network.
@@ -352,17 +365,12 @@ def train_rate(params: ModelParameters, train_set, test_set, output_dir, n_examp
     same parameters, seed and ``test_every`` resumes from it (and trains on up to
     ``n_examples``) and gives the same result as an uninterrupted run.
     """
-    from .datasets import validate_dataset
     from .initialization import initial_weights
     from .rate import RateNetwork
 
     output_dir = check_output_dir(output_dir)
-    images, labels = validate_dataset(train_set.images, train_set.labels, n_input=params.network.n_input,
-                                      n_classes=params.network.n_output)
-    t_images, t_labels = validate_dataset(test_set.images, test_set.labels, n_input=params.network.n_input,
-                                          n_classes=params.network.n_output)
-    n_test = min(int(test_examples), len(t_labels))
-    t_images, t_labels = t_images[:n_test], t_labels[:n_test]
+    images, labels, t_images, t_labels = training_arrays(params, train_set, test_set, test_examples)
+    n_test = len(t_labels)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0xD2]))
     started_versions = versions()
     code_history = [{"from_examples": 0, **started_versions}]

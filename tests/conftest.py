@@ -20,6 +20,16 @@ def mnist_dir() -> Path:
     return Path(env) if env else SHARED_MNIST
 
 
+def validation_script(name: str):
+    """Import ``validation/<name>.py`` (a script, not part of the package) as a module."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"{name}_script", REPO / "validation" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(params=RUNTIME_TARGETS)
 def target(request):
     """Run the test once per runtime code-generation target."""

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
-from pathlib import Path
 
-from conftest import mnist_dir
-
-
-def _script():
-    path = Path(__file__).resolve().parents[1] / "validation" / "noise_cost.py"
-    spec = importlib.util.spec_from_file_location("noise_cost_script", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import mnist_dir, validation_script
 
 
 def test_noise_cost_trains_the_twin_and_reports(tmp_path):
-    script = _script()
+    script = validation_script("noise_cost")
     model = "one_hidden_truncated_kernel_gain"
     twin = tmp_path / "twin"
     data = ["--data-dir", str(mnist_dir())]

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+from conftest import validation_script
 
 
 @pytest.fixture(scope="module")
 def script():
-    path = Path(__file__).resolve().parents[1] / "validation" / "paper_table.py"
-    spec = importlib.util.spec_from_file_location("paper_table_script", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return validation_script("paper_table")
 
 
 def _summary(directory: Path, model: str, errors, kind="rate", seed=0):

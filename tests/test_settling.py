@@ -71,14 +71,11 @@ def test_settling_fidelity_rejects_bad_arguments(data):
 
 def test_settling_script_writes_appends_and_renders(tmp_path):
     """validation/settling.py end to end on a tiny configuration (one phase length, 2 x 3 examples)."""
-    import importlib.util
     import json
-    from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "validation" / "settling.py"
-    spec = importlib.util.spec_from_file_location("settling_script", path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    from conftest import validation_script
+
+    script = validation_script("settling")
     base = ["--epochs", "0", "--phases", "50", "--streams", "2", "--examples", "3", "--data-dir", str(mnist_dir()),
             "--out", str(tmp_path)]
     assert script.main(["--models", "one_hidden_truncated_kernel", *base]) == 0
