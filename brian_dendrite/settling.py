@@ -318,16 +318,14 @@ def train_mean_field(params: ModelParameters, train_set, test_set, output_dir, n
         progress["epoch"], progress["offset"] = epoch, offset
         if report is not None:
             report(take)
-        tested = False
-        if progress["examples"] >= next_test:
+        tested = progress["examples"] >= next_test
+        if tested:
             test()
             next_test += test_every
-            tested = True
-        if tested or progress["examples"] - last_checkpoint >= checkpoint_every or progress["examples"] >= n_examples:
-            if progress["examples"] >= n_examples and not tested:
-                test()
+        if tested or progress["examples"] - last_checkpoint >= checkpoint_every:
             checkpoint()
             last_checkpoint = progress["examples"]
+    # the end: a last test (unless one was just made) and the checkpoint that records it
     if not history or history[-1]["examples"] != progress["examples"]:
         test()
         checkpoint()
