@@ -6,7 +6,7 @@ pyramidal neurons, apical plateau potentials as Brian2 custom events and the
 local learning rule as synaptic event code.
 """
 
-from .parameters import (
+from .model.parameters import (
     CellParameters,
     ModelParameters,
     NetworkParameters,

@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
 
     p = sub.add_parser("sweep", help="a grid of model files x seeds as independent tasks on Dask")
-    from .sweep import add_sweep_arguments
+    from .sweeps.sweep import add_sweep_arguments
 
     add_sweep_arguments(p)
 
@@ -101,8 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _cmd_train(args) -> int:
     from .datasets import load_mnist
-    from .parameters import load_model
-    from .training import Trainer
+    from .model.parameters import load_model
+    from .training.trainer import Trainer
 
     params = load_model(args.model)
     train_set = load_mnist("train", data_dir=args.data_dir)
@@ -111,7 +111,7 @@ def _cmd_train(args) -> int:
     if n < 1:
         raise ValueError(f"--examples/--epochs give {n} training examples; expected at least 1")
     if args.kind == "rate":
-        from .training import train_rate
+        from .training.trainer import train_rate
 
         summary = train_rate(params, train_set, test_set, args.output, n, seed=args.seed,
                              test_examples=args.test_examples, test_every=args.test_every,
@@ -158,8 +158,8 @@ def _recording_path(path: Path) -> Path:
 
 
 def _cmd_export(args) -> int:
-    from .export import to_nwb
-    from .recording import RunRecording
+    from .io.export import to_nwb
+    from .simulation.recording import RunRecording
 
     src = _recording_path(args.recording)
     rec = RunRecording.load(src)
@@ -183,7 +183,7 @@ def _cmd_plot(args) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .initialization import Weights
+    from .model.initialization import Weights
     from .plotting import (
         plot_learning_curve,
         plot_potentials,
@@ -191,7 +191,7 @@ def _cmd_plot(args) -> int:
         plot_receptive_fields,
         plot_weight_histograms,
     )
-    from .recording import RunRecording
+    from .simulation.recording import RunRecording
 
     run = args.run
     if not run.is_dir():
@@ -225,7 +225,7 @@ def _cmd_plot(args) -> int:
 
 
 def _cmd_validate(args) -> int:
-    from .validation import run_validation
+    from .validation.core import run_validation
 
     report, passed = run_validation(args.tier, args.output, args.data_dir, args.seed)
     print(json.dumps({"passed": passed, "report": str(args.output)}))
@@ -233,7 +233,7 @@ def _cmd_validate(args) -> int:
 
 
 def _cmd_sweep(args) -> int:
-    from .sweep import run_sweep_from_args
+    from .sweeps.sweep import run_sweep_from_args
 
     return run_sweep_from_args(args)
 
@@ -242,9 +242,9 @@ def _cmd_test(args) -> int:
     import brian2
 
     from .datasets import load_mnist
-    from .initialization import Weights
-    from .network import SpikingNetwork
-    from .parameters import ModelParameters, load_model
+    from .model.initialization import Weights
+    from .model.parameters import ModelParameters, load_model
+    from .simulation.network import SpikingNetwork
 
     if args.model:
         params = load_model(args.model)
@@ -257,7 +257,7 @@ def _cmd_test(args) -> int:
     test_set = load_mnist("test", data_dir=args.data_dir)
     n = min(args.test_examples, len(test_set.labels))
     if args.target == "cpp_standalone":
-        from .training import build_directory
+        from .training.trainer import build_directory
 
         net = SpikingNetwork(params, weights=weights, seed=args.seed, device="cpp_standalone",
                              build_dir=build_directory(params, 1000))
@@ -270,7 +270,7 @@ def _cmd_test(args) -> int:
 
 
 def _cmd_models(args) -> int:
-    from .parameters import available_models, load_model
+    from .model.parameters import available_models, load_model
 
     if args.name is None:
         for name in available_models():
@@ -288,9 +288,9 @@ def _cmd_cell(args) -> int:
     import numpy as np
     from brian2 import Hz, ms
 
-    from .parameters import CellParameters, ProtocolParameters, load_model
+    from .model.parameters import CellParameters, ProtocolParameters, load_model
     from .plotting import plot_compartments
-    from .population import CellPopulation, PoissonDrive
+    from .simulation.population import CellPopulation, PoissonDrive
 
     brian2.prefs.codegen.target = args.target
     if args.model:
@@ -335,7 +335,7 @@ def main(argv=None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    from .parameters import ParameterError
+    from .model.parameters import ParameterError
 
     handlers = {"models": _cmd_models, "cell": _cmd_cell, "train": _cmd_train, "test": _cmd_test,
                 "export": _cmd_export, "plot": _cmd_plot, "validate": _cmd_validate, "sweep": _cmd_sweep}

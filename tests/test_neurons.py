@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from brian2 import Hz, Network, SpikeGeneratorGroup, StateMonitor, ms
 
-from brian_dendrite.neurons import pyramidal_group
-from brian_dendrite.parameters import CellParameters, ProtocolParameters
-from brian_dendrite.population import CellPopulation, PoissonDrive
-from brian_dendrite.schedule import PhaseSchedule
-from brian_dendrite.synapses import kernel_synapses
+from brian_dendrite.model.neurons import pyramidal_group
+from brian_dendrite.model.parameters import CellParameters, ProtocolParameters
+from brian_dendrite.model.schedule import PhaseSchedule
+from brian_dendrite.model.synapses import kernel_synapses
+from brian_dendrite.simulation.population import CellPopulation, PoissonDrive
 
 #: Float64 arithmetic of a few hundred steps: anything above ~1e-12 is a model error.
 FLOAT_TOL = 1e-9

@@ -12,8 +12,8 @@ import pytest
 from brian2 import Hz, ms
 
 from brian_dendrite import CellParameters, ModelParameters, NetworkParameters
-from brian_dendrite.initialization import Weights, initial_weights
-from brian_dendrite.rate import ConvergenceError, RateNetwork
+from brian_dendrite.model.initialization import Weights, initial_weights
+from brian_dendrite.rate.network import ConvergenceError, RateNetwork
 
 SEED = 20171205
 MNIST = Path(

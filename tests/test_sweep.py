@@ -11,8 +11,8 @@ import pytest
 from brian2 import ms
 from conftest import mnist_dir
 
-from brian_dendrite.parameters import available_models, load_model
-from brian_dendrite.sweep import (
+from brian_dendrite.model.parameters import available_models, load_model
+from brian_dendrite.sweeps.sweep import (
     PAPER_TEST_ERRORS,
     RESULT_COLUMNS,
     _client_side_failure,
@@ -224,7 +224,7 @@ def test_sweep_spiking_one_worker_two_seeds_and_resume(tmp_path, target):
 
 
 def test_dask_malloc_setting_is_undone(monkeypatch):
-    from brian_dendrite.sweep import _undo_dask_malloc_settings
+    from brian_dendrite.sweeps.sweep import _undo_dask_malloc_settings
 
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
     _undo_dask_malloc_settings()
@@ -235,8 +235,8 @@ def test_dask_malloc_setting_is_undone(monkeypatch):
 
 def test_summary_parameters_written_before_a_new_field_still_match():
     """A run finished before a parameter field existed answers a task that uses the field's default."""
-    from brian_dendrite.parameters import load_model
-    from brian_dendrite.sweep import _same_parameters
+    from brian_dendrite.model.parameters import load_model
+    from brian_dendrite.sweeps.sweep import _same_parameters
 
     params = load_model("one_hidden")
     saved = json.loads(json.dumps(params.to_dict()))

@@ -11,9 +11,9 @@ from conftest import mnist_dir
 
 from brian_dendrite.cli import main
 from brian_dendrite.datasets import load_mnist
-from brian_dendrite.initialization import Weights
-from brian_dendrite.parameters import load_model
-from brian_dendrite.training import Trainer
+from brian_dendrite.model.initialization import Weights
+from brian_dendrite.model.parameters import load_model
+from brian_dendrite.training.trainer import Trainer
 
 
 @pytest.fixture(scope="module")
@@ -95,13 +95,13 @@ def test_resume_refuses_other_parameters(numpy_target, mnist, tmp_path):
 
 def test_resume_by_other_code_is_recorded(numpy_target, mnist, tmp_path, monkeypatch):
     """A run continued by another commit keeps both in its summary, with where each took over."""
-    import brian_dendrite.training as training
+    import brian_dendrite.provenance as provenance
 
     train, test = mnist
     args = (_small(hidden=(5,)), _Subset(train, 20), _Subset(test, 5), tmp_path)
     kw = {"seed": 1, "chunk_size": 10, "test_examples": 5, "target": "numpy"}
     Trainer(*args, **kw).train(10)
-    monkeypatch.setattr(training, "_LOADED_COMMIT", "0123456789abcdef-other")
+    monkeypatch.setattr(provenance, "source_commit", lambda: "0123456789abcdef-other")
     later = Trainer(*args, **kw)
     assert later.resume()
     summary = later.train(20)
@@ -164,7 +164,7 @@ def test_cli_help():
 
 
 def _rate_args(tmp_path, name, n, **kw):
-    from brian_dendrite.training import train_rate
+    from brian_dendrite.training.trainer import train_rate
 
     train, test = kw.pop("mnist")
     p = load_model("noisy_symmetric_feedback")  # the one condition whose rate network draws random numbers
@@ -175,7 +175,7 @@ def _rate_args(tmp_path, name, n, **kw):
 
 def test_rate_training_resumes_exactly_after_an_interruption(mnist, tmp_path, monkeypatch):
     """Interrupted after 400 of 700 examples (epoch boundary at 500 inside), resumed: same weights and history."""
-    from brian_dendrite.rate import RateNetwork
+    from brian_dendrite.rate.network import RateNetwork
 
     fn, args, kw = _rate_args(tmp_path, "full", 700, mnist=mnist)
     full = fn(*args, **kw)

@@ -4,7 +4,7 @@ Three networks learn from the same initial weights, the same examples in the sam
 (seed 0):
 
 * the **rate model** (``brian-dendrite sweep --kind rate``): steady states, no spikes, no phases;
-* the **mean-field twin** of the spiking protocol (:func:`brian_dendrite.settling.train_mean_field`):
+* the **mean-field twin** of the spiking protocol (:func:`brian_dendrite.training.mean_field.train_mean_field`):
   the spiking network's phases, phase lengths, kernels and windows, every spike replaced by its
   probability;
 * the **spiking network** (``brian-dendrite sweep --kind spiking``).
@@ -40,11 +40,11 @@ from pathlib import Path
 import numpy as np
 
 from brian_dendrite.datasets import load_mnist
-from brian_dendrite.initialization import Weights
-from brian_dendrite.parameters import load_model
-from brian_dendrite.rate import RateNetwork
-from brian_dendrite.settling import train_mean_field
-from brian_dendrite.training import versions, write_json_atomic
+from brian_dendrite.model.initialization import Weights
+from brian_dendrite.model.parameters import load_model
+from brian_dendrite.provenance import versions, write_json_atomic
+from brian_dendrite.rate.network import RateNetwork
+from brian_dendrite.training.mean_field import train_mean_field
 
 
 def _pairs(items, flag):

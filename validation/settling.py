@@ -1,6 +1,6 @@
-"""How much of each example's update is the previous example's residue (brian_dendrite.settling).
+"""How much of each example's update is the previous example's residue (brian_dendrite.validation.settling).
 
-For each model and each set of weights, runs :func:`brian_dendrite.settling.settling_fidelity`
+For each model and each set of weights, runs :func:`brian_dendrite.validation.settling.settling_fidelity`
 (noise-free mean-field twin of the spiking protocol, state carried over, phases of
 L ms) and writes ``<out>/settling.json`` and ``<out>/settling.md``.
 
@@ -25,11 +25,11 @@ import numpy as np
 from brian2 import ms
 
 from brian_dendrite.datasets import load_mnist
-from brian_dendrite.initialization import Weights, initial_weights
-from brian_dendrite.parameters import load_model
-from brian_dendrite.rate import RateNetwork
-from brian_dendrite.settling import settling_fidelity
-from brian_dendrite.training import versions, write_json_atomic
+from brian_dendrite.model.initialization import Weights, initial_weights
+from brian_dendrite.model.parameters import load_model
+from brian_dendrite.provenance import versions, write_json_atomic
+from brian_dendrite.rate.network import RateNetwork
+from brian_dendrite.validation.settling import settling_fidelity
 
 MODELS = ("one_hidden", "one_hidden_truncated_kernel", "one_hidden_truncated_kernel_gain", "two_hidden",
           "two_hidden_truncated_kernel", "two_hidden_truncated_kernel_gain")

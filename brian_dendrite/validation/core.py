@@ -1,7 +1,7 @@
 """Validation of the spiking network against its rate abstraction (MODEL.md section 4).
 
-The spiking network (:class:`~brian_dendrite.network.SpikingNetwork`) and the rate
-network (:class:`~brian_dendrite.rate.RateNetwork`) implement the same model: the rate
+The spiking network (:class:`~brian_dendrite.simulation.network.SpikingNetwork`) and the rate
+network (:class:`~brian_dendrite.rate.network.RateNetwork`) implement the same model: the rate
 network is the Lemma-1 limit of the spiking one (mean rates, exact steady states,
 no Poisson noise). This module measures how closely they agree, check by check,
 with tolerances derived from the noise the spiking network must have, and writes a
@@ -67,10 +67,18 @@ from pathlib import Path
 import numpy as np
 from brian2 import ms, second
 
-from .initialization import Weights, initial_weights
-from .parameters import ModelParameters, load_model
-from .rate import RateNetwork, sigma
-from .training import versions, write_json_atomic
+from ..model.initialization import Weights, initial_weights
+from ..model.kernels import KERNEL_STEPS as _KERNEL_STEPS
+from ..model.kernels import (
+    _cell_floats,
+    effective_kernel_masses,
+    psp_kernels,
+    soma_kernel,
+    window_variance_factor,
+)
+from ..model.parameters import ModelParameters, load_model
+from ..provenance import versions, write_json_atomic
+from ..rate.network import RateNetwork, sigma
 
 __all__ = [
     "TierConfig",
@@ -101,9 +109,6 @@ logger = logging.getLogger("brian2.brian_dendrite.validation")
 #: Gauss-Hermite (probabilists') nodes for E[sigma(V)] with Gaussian V.
 _GH_X, _GH_W = np.polynomial.hermite_e.hermegauss(24)
 _GH_W = _GH_W / _GH_W.sum()
-
-#: Kernel length in steps for the noise calculations: exp(-300/10) ~ 1e-13.
-_KERNEL_STEPS = 300
 
 #: Noise-variance margin shared by checks 1 and 2: the measured scatter may exceed the
 #: predicted (check 1) or repeat-measured (check 2) noise variance by at most 50 %.
@@ -175,119 +180,6 @@ TIERS = {
 # --------------------------------------------------------------------------------------------------
 # Kernels and noise
 # --------------------------------------------------------------------------------------------------
-
-
-def _cell_floats(cell):
-    dt = float(cell.dt / ms)
-    return {
-        "dt": dt,
-        "tau_L": float(cell.tau_L / ms),
-        "tau_s": float(cell.tau_s / ms),
-        "g_L": float(cell.g_L * ms),
-        "g_B": float(cell.g_B * ms),
-        "g_A": float(cell.g_A * ms),
-        "g_D": float(cell.g_D * ms),
-        "g_teach": float(cell.g_teach * ms),
-        "p_max": float(cell.phi_max * cell.dt),
-        "cut": None if cell.kernel == "full" else int(round(float(cell.kernel_cutoff / cell.dt))),
-        "gain": float(cell.kernel_gain),
-    }
-
-
-def psp_kernels(cell, n_steps: int = _KERNEL_STEPS) -> dict:
-    """The PSP of one spike (unit weight) as the simulation samples it, step by step.
-
-    Brian2 updates the somatic potential with the traces' values at the *start* of a
-    step (before they decay), while the basal/apical potentials and the neuron's own
-    PSP ``s_out`` are read after the update. A spike delivered in step ``k`` therefore
-    reaches the soma as ``kappa(0), kappa(dt), ...`` from step ``k+1`` and the other
-    readers as ``kappa(dt), kappa(2 dt), ...``; with the truncated kernel both stop
-    when the delayed truncation pathway removes the spike ``kernel_cutoff`` later.
-
-    Returns
-    -------
-    dict
-        ``"soma"`` and ``"trace"``: arrays indexed by the steps since the spike
-        (index 0: the spike's own step, always 0), in PSP units (spikes/ms per spike).
-    """
-    c = _cell_floats(cell)
-    m = np.arange(n_steps, dtype=float)
-    scale = c["gain"] / (c["tau_L"] - c["tau_s"])  # psp_unit = gain * 1 ms over tau_L - tau_s (ms)
-
-    def kappa(steps):
-        t = steps * c["dt"]
-        return np.where(steps >= 0, (np.exp(-t / c["tau_L"]) - np.exp(-t / c["tau_s"])) * scale, 0.0)
-
-    soma = np.where(m >= 1, kappa(m - 1), 0.0)
-    trace = np.where(m >= 1, kappa(m), 0.0)
-    if c["cut"] is not None:
-        soma[m - 1 >= c["cut"]] = 0.0
-        trace[m > c["cut"]] = 0.0
-    return {"soma": soma, "trace": trace}
-
-
-def effective_kernel_masses(cell) -> dict:
-    """Mean PSP per unit presynaptic rate: continuous, and as the soma and the traces see it.
-
-    ``psp_scale`` of the rate model is the continuous integral
-    (``cell.kernel_mass``: 1 for the full kernel, 0.490 for the 10-ms truncation).
-    The simulation samples the kernel at the time step (:func:`psp_kernels`): the
-    soma receives ``sum kappa(0..)`` and the basal potential, the apical potential and
-    the learning rule's presynaptic average ``s_mean_f`` receive ``sum kappa(1..)``.
-    Full kernel, dt = 1 ms: 0.9972 for both. Truncated: soma 0.4630, traces 0.5104.
-    """
-    k = psp_kernels(cell)
-    dt = float(cell.dt / ms)
-    return {
-        "continuous": float(cell.kernel_mass),
-        "soma": float(k["soma"].sum() * dt),
-        "trace": float(k["trace"].sum() * dt),
-    }
-
-
-def soma_kernel(cell, kind: str, n_steps: int = _KERNEL_STEPS) -> np.ndarray:
-    """Somatic potential response to one presynaptic spike of unit weight, per step.
-
-    ``kind``: ``'hidden'`` (``g_B``, leak ``g_L + g_B + g_A``), ``'output'`` (forward
-    and test phases, ``g_D``) or ``'output_target'`` (teaching conductance on). The
-    recursion is the simulation's integrator (``cell.method``) applied to the
-    soma-sampled kernel of :func:`psp_kernels`.
-    """
-    c = _cell_floats(cell)
-    if kind == "hidden":
-        gain, a = c["g_B"], c["g_L"] + c["g_B"] + c["g_A"]
-    elif kind == "output":
-        gain, a = c["g_D"], c["g_L"] + c["g_D"]
-    elif kind == "output_target":
-        gain, a = c["g_D"], c["g_L"] + c["g_D"] + c["g_teach"]
-    else:
-        raise ValueError(f"kind = {kind!r}: expected 'hidden', 'output' or 'output_target'")
-    u = psp_kernels(cell, n_steps)["soma"]
-    if cell.method == "euler":
-        keep, inject = 1.0 - a * c["dt"], gain * c["dt"]
-    else:
-        keep = math.exp(-a * c["dt"])
-        inject = gain / a * (1.0 - keep)
-    g = np.zeros(n_steps)
-    v = 0.0
-    for m in range(1, n_steps):
-        v = keep * v + inject * u[m]
-        g[m] = v
-    return g
-
-
-def window_variance_factor(kernel: np.ndarray, n_window: int) -> float:
-    """Variance of a ``n_window``-step mean of ``kernel``-filtered unit-variance white noise.
-
-    For independent per-step sources ``xi_k`` (variance 1) and a response
-    ``X_n = sum_k kernel[n-k] xi_k``, returns ``Var(mean_{n<T} X_n)``
-    ``= sum_k (sum_n kernel[n-k]/T)^2``; ``n_window = 1`` gives the instantaneous
-    variance ``sum kernel**2``.
-    """
-    if n_window < 1:
-        raise ValueError(f"n_window = {n_window}: must be >= 1")
-    conv = np.convolve(np.ones(n_window) / n_window, kernel)
-    return float(np.sum(conv**2))
 
 
 def _expected_sigma(mu, var):
@@ -610,7 +502,7 @@ class MeanFieldNetwork:
         labels : array (n,)
         phase_lengths : array (n, 2)
             Forward and target phase lengths in steps (e.g. from
-            :func:`brian_dendrite.schedule.draw_phase_lengths`).
+            :func:`brian_dendrite.model.schedule.draw_phase_lengths`).
 
         Only for ``batch == 1``. The weight change of each example (:meth:`example_update`)
         is applied after its target phase, as in the spiking network.
@@ -638,7 +530,7 @@ class MeanFieldNetwork:
         the somatic potential; if given, the local error is averaged over a Gaussian
         ``V_mean_f`` (the rule is nonlinear in it: ``sigma(V) sigma'(V)`` at the output).
         """
-        from .plasticity import learning_scales
+        from ..model.plasticity import learning_scales
 
         scales = learning_scales(self.params)
         out = []
@@ -845,7 +737,7 @@ def measure_rates(net, rate: RateNetwork, images, labels, recorded_hidden: int =
     predictions, the expected noise, and from the recorded V_soma traces the direct
     estimate of effect (b).
     """
-    from .analysis import spike_counts
+    from ..analysis import spike_counts
 
     params = net.params
     cell, protocol = params.cell, params.protocol
@@ -1338,7 +1230,7 @@ def measure_learning(net, params, W0: Weights, train, test, cfg: TierConfig, see
     rate_seconds = time.perf_counter() - t0
     # the mean-field twin: the spiking protocol (phase lengths, windows, carried-over state) without noise
     t0 = time.perf_counter()
-    from .schedule import draw_phase_lengths
+    from ..model.schedule import draw_phase_lengths
 
     lengths = draw_phase_lengths(2 * n, params.protocol, params.cell.dt,
                                  np.random.default_rng(np.random.SeedSequence([seed, 0x3F]))).reshape(n, 2)
@@ -1514,7 +1406,7 @@ def measure_spike_statistics(net, image, label, repeats: int, n_boot: int, seed:
     from the recorded ``p(t) = p_max sigma(V_soma(t))``, and, for comparison, from a
     constant ``p`` equal to its mean.
     """
-    from .analysis import fano_factor
+    from ..analysis import fano_factor
 
     params = net.params
     cell, protocol = params.cell, params.protocol
@@ -1778,8 +1670,8 @@ def run_validation(tier: str = "fast", output_dir=None, data_dir=None, seed: int
     import brian2
     import matplotlib
 
-    from .datasets import load_mnist
-    from .network import SpikingNetwork
+    from ..datasets import load_mnist
+    from ..simulation.network import SpikingNetwork
 
     if tier not in TIERS:
         raise ValueError(f"tier = {tier!r}: expected one of {', '.join(sorted(TIERS))}")
@@ -2075,7 +1967,7 @@ def _summary_lines(report: dict) -> list[str]:
 
 
 def main(argv=None) -> int:
-    """``python -m brian_dendrite.validation [--tier fast|full] [--output DIR] ...``; exit 0 if all checks pass."""
+    """``python -m brian_dendrite.validation.core [--tier fast|full] [--output DIR] ...``; exit 0 if all checks pass."""
     parser = argparse.ArgumentParser(prog="brian-dendrite validate",
                                      description="Validate the spiking network against the rate model.")
     parser.add_argument("--tier", choices=sorted(TIERS), default="fast")

@@ -1,4 +1,4 @@
-"""Export a :class:`~brian_dendrite.recording.RunRecording` to neo and to NWB.
+"""Export a :class:`~brian_dendrite.simulation.recording.RunRecording` to neo and to NWB.
 
 :func:`to_neo` builds an in-memory :class:`neo.Block` for elephant and other
 neo-based tools; :func:`to_nwb` writes a Neurodata Without Borders file with
@@ -48,7 +48,7 @@ Provenance
 ----------
 ``notes`` holds the model parameters as TOML (exactly
 ``recording.metadata['model']``, loadable with
-:func:`brian_dendrite.parameters` tooling); ``data_collection`` holds a JSON
+:func:`brian_dendrite.model.parameters` tooling); ``data_collection`` holds a JSON
 object with the seed, run mode, code-generation target, chunk key, examples
 trained, the recording's own metadata that is not the TOML and the package
 versions at export time; ``source_script`` names this exporter and its
@@ -89,7 +89,7 @@ filter, which helps floating-point traces but not sorted spike times).
 
 Examples
 --------
->>> from brian_dendrite.export import to_nwb, read_nwb_spiketrains  # doctest: +SKIP
+>>> from brian_dendrite.io.export import to_nwb, read_nwb_spiketrains  # doctest: +SKIP
 >>> path = to_nwb(recording, "run.nwb")                                # doctest: +SKIP
 >>> trains = read_nwb_spiketrains(path)                                # doctest: +SKIP
 """
@@ -109,7 +109,7 @@ import numpy as np
 from brian2 import second
 from brian2.units.fundamentalunits import DimensionMismatchError, Quantity, have_same_dimensions
 
-from .recording import RunRecording, SpikeTrains
+from ..simulation.recording import RunRecording, SpikeTrains
 
 __all__ = ["to_neo", "to_nwb", "read_nwb_spiketrains", "spiketrains_to_neo", "simulated_subject"]
 
@@ -317,7 +317,7 @@ def simulated_subject(recording: RunRecording):
     text = (f"In-silico network, not an organism: brian_dendrite model '{name}'"
             + (f" ({description})" if description else "")
             + f", seed {seed}. species is deliberately unset, sex 'U' and age 'P0D/' mean "
-              "'not applicable' (brian_dendrite.export convention).")
+              "'not applicable' (brian_dendrite.io.export convention).")
     return Subject(subject_id=f"simulated-{name}-seed{seed}".replace("/", "_"), sex="U", age="P0D/",
                    description=text)
 
@@ -520,7 +520,7 @@ def _plateau_table(recording: RunRecording):
 
 
 def _provenance(recording: RunRecording) -> str:
-    from . import training
+    from ..training import trainer as training
 
     meta = {k: v for k, v in recording.metadata.items() if k != "model"}
     exporter = training.versions()
@@ -599,12 +599,12 @@ def to_nwb(recording: RunRecording, path, session_description: str | None = None
         session_description = (f"Brian2 simulation of the segregated-dendrite network '{name}' "
                                f"(Guerguiev, Lillicrap & Richards 2017): {meta.get('mode', 'run')} run of "
                                f"{n_examples} example(s), {duration:g} s simulated.")
-    from . import __version__
+    from .. import __version__
 
     fields = {
         "experiment_description": description or f"brian_dendrite model {name}",
         "related_publications": [PAPER_DOI],
-        "source_script": f"brian_dendrite {__version__}: brian_dendrite.export.to_nwb",
+        "source_script": f"brian_dendrite {__version__}: brian_dendrite.io.export.to_nwb",
         "source_script_file_name": "brian_dendrite/export.py",
         "notes": str(meta.get("model", "")) or "model parameters not recorded",
         "data_collection": _provenance(recording),

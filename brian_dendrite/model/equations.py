@@ -3,7 +3,7 @@
 The equations are written once, with canonical names, and composed with ``+``
 (never patched as strings). Potentials and weights are dimensionless,
 conductances are per unit capacitance (``1/ms``), see
-:mod:`brian_dendrite.parameters`.
+:mod:`brian_dendrite.model.parameters`.
 
 Synaptic input is event-driven: a presynaptic spike adds the synaptic weight to
 two postsynaptic traces ``x_<site>_L`` and ``x_<site>_s`` that decay with

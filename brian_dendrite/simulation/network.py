@@ -49,10 +49,10 @@ import numpy as np
 from brian2 import Equations, EventMonitor, Network, SpikeMonitor, StateMonitor, TimedArray, ms, second
 from brian2.units.fundamentalunits import DIMENSIONLESS, Quantity
 
-from .initialization import Weights, initial_weights
-from .neurons import input_group, output_group, pyramidal_group
-from .parameters import ModelParameters
-from .plasticity import (
+from ..model.initialization import Weights, initial_weights
+from ..model.neurons import input_group, output_group, pyramidal_group
+from ..model.parameters import ModelParameters
+from ..model.plasticity import (
     HIDDEN_DELTA,
     LEARN_CONDITION,
     LEARN_PRE_CONDITION,
@@ -60,9 +60,9 @@ from .plasticity import (
     WEIGHT_UPDATE,
     learning_scales,
 )
-from .recording import PlateauEvents, Potentials, RunRecording, SpikeTrains
-from .schedule import TEST, PhaseSchedule, draw_phase_lengths
-from .synapses import kernel_synapses, own_trace_truncation
+from ..model.schedule import TEST, PhaseSchedule, draw_phase_lengths
+from ..model.synapses import kernel_synapses, own_trace_truncation
+from ..simulation.recording import PlateauEvents, Potentials, RunRecording, SpikeTrains
 
 __all__ = ["SpikingNetwork", "TestResult"]
 

@@ -2,7 +2,7 @@
 
 The forward weights ``W``, biases ``b``, broadcast feedback weights ``Y`` and the
 optional feedback biases ``c`` of a network are held in a :class:`Weights`
-object, shared by the rate-based model (:mod:`brian_dendrite.rate`) and the
+object, shared by the rate-based model (:mod:`brian_dendrite.rate.network`) and the
 spiking network. Layers are ordered bottom to top: ``W[0]`` maps the input to
 the first hidden layer, ``W[-1]`` the top hidden layer (or the input, without
 hidden layers) to the output layer. ``W[l]`` has shape ``(n_post, n_pre)`` so
@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 from brian2 import ms
 
-from .parameters import ModelParameters, NetworkParameters
+from ..model.parameters import ModelParameters, NetworkParameters
 
 __all__ = [
     "Weights",

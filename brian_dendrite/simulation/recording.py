@@ -3,8 +3,8 @@
 :class:`RunRecording` is the declarative data model that export (NWB, neo),
 analysis (elephant) and plotting read. Times are Brian2 quantities (seconds);
 potentials are dimensionless (the model's abstract units). It is produced by
-:meth:`brian_dendrite.network.SpikingNetwork.record` (and by
-:class:`~brian_dendrite.population.CellPopulation` runs) and saved as one
+:meth:`brian_dendrite.simulation.network.SpikingNetwork.record` (and by
+:class:`~brian_dendrite.simulation.population.CellPopulation` runs) and saved as one
 ``.npz`` file, written atomically.
 """
 
@@ -18,7 +18,7 @@ import numpy as np
 from brian2 import second
 from brian2.units.fundamentalunits import Quantity
 
-from .atomic import save_npz_atomic
+from ..provenance import save_npz_atomic
 
 __all__ = ["SpikeTrains", "Potentials", "PlateauEvents", "RunRecording"]
 

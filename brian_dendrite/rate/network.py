@@ -1,8 +1,8 @@
 """The rate-based abstraction of the network ("nonspiking mode", MODEL.md section 4).
 
 A deterministic numpy network built from the same parameter objects
-(:class:`~brian_dendrite.parameters.ModelParameters`) and weights
-(:class:`~brian_dendrite.initialization.Weights`) as the spiking network. Each
+(:class:`~brian_dendrite.model.parameters.ModelParameters`) and weights
+(:class:`~brian_dendrite.model.initialization.Weights`) as the spiking network. Each
 phase of an example is replaced by the exact steady state of the compartmental
 equations driven by mean rates: it is the Lemma-1 limit of the spiking model
 (no Poisson noise, no settling transient, no window averaging). It serves as a
@@ -24,7 +24,7 @@ Input (1.1, 1.2)
     network's time steps see: the dendrites, the apical potential and the rule's
     presynaptic average ``kappa(1..10) = 0.510``, the soma (integrated from the
     traces at the start of each step) ``kappa(0..9) = 0.463``
-    (:func:`brian_dendrite.validation.effective_kernel_masses`). The published
+    (:func:`brian_dendrite.model.kernels.effective_kernel_masses`). The published
     nonspiking mode uses 1, the published spiking code 0.510 for both.
 Hidden layer ``h`` (1.3)
     ``B = W s_pre + b``; the somatic steady state of
@@ -81,8 +81,9 @@ from dataclasses import dataclass
 import numpy as np
 from brian2 import ms
 
-from .initialization import Weights, initial_weights, symmetric_feedback
-from .parameters import ModelParameters
+from ..model.initialization import Weights, initial_weights, symmetric_feedback
+from ..model.kernels import effective_kernel_masses
+from ..model.parameters import ModelParameters
 
 try:  # a single, overflow-free ufunc
     from scipy.special import expit as _sigma
@@ -231,8 +232,6 @@ class RateNetwork:
         if cell.kernel == "full":
             default_psp = default_drive = cell.kernel_mass
         else:
-            from .validation import effective_kernel_masses
-
             masses = effective_kernel_masses(cell)
             default_psp, default_drive = masses["trace"], masses["soma"]
         self.psp_scale = float(default_psp if psp_scale is None else psp_scale)

@@ -40,7 +40,7 @@ import numpy as np
 from brian2 import Hz, ms
 from brian2.units.fundamentalunits import DIMENSIONLESS, Quantity, get_dimensions
 
-from .units import dimension_name, format_quantity, parse_quantity
+from ..model.units import dimension_name, format_quantity, parse_quantity
 
 __all__ = [
     "ParameterError",
@@ -521,14 +521,14 @@ def _toml_value(value) -> str:
 def model_directory() -> Path:
     """The directory holding the named model files shipped with the package.
 
-    Installed, they are the package data ``brian_dendrite.models`` (the
+    Installed, they are the package data ``brian_dendrite.model_files`` (the
     repository's top-level ``models/``); in a source checkout that is not
     installed, the ``models/`` folder beside the package.
     """
     try:
-        return Path(str(resources.files("brian_dendrite.models")))
+        return Path(str(resources.files("brian_dendrite.model_files")))
     except ModuleNotFoundError:
-        return Path(__file__).resolve().parents[1] / "models"
+        return Path(__file__).resolve().parents[2] / "models"
 
 
 def available_models() -> list[str]:

@@ -1,7 +1,7 @@
 """Event-driven synapses onto a dendritic site, with the PSP kernel.
 
 A presynaptic spike adds the weight ``w`` to the postsynaptic traces
-``x_<site>_L`` and ``x_<site>_s`` (see :mod:`brian_dendrite.equations`): the work
+``x_<site>_L`` and ``x_<site>_s`` (see :mod:`brian_dendrite.model.equations`): the work
 is proportional to the number of spikes, not to the number of synapses per step
 (BRIAN2-NOTES.md, item 2: a summed variable is about 7x slower).
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from brian2 import NeuronGroup, Synapses
 
-from .parameters import CellParameters
+from ..model.parameters import CellParameters
 
 __all__ = ["kernel_synapses", "own_trace_truncation", "deliver_code"]
 
@@ -65,7 +65,7 @@ def kernel_synapses(
         Synaptic model; must define the weight ``w``.
     extra_pathways, extra_events : dict, optional
         Further ``on_pre`` pathways and the events that trigger them (the
-        learning rule, see :mod:`brian_dendrite.plasticity`).
+        learning rule, see :mod:`brian_dendrite.model.plasticity`).
     on_post : str, optional
         Code run on postsynaptic spikes (symmetric feedback through the same weights).
 

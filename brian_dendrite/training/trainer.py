@@ -27,55 +27,18 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import save_npz_atomic
-from .initialization import Weights
-from .network import SpikingNetwork
-from .parameters import ModelParameters
+from ..model.initialization import Weights
+from ..model.parameters import ModelParameters
+from ..provenance import json_default, save_npz_atomic, versions, write_json_atomic
+from ..simulation.network import SpikingNetwork
 
-__all__ = ["Trainer", "versions", "write_json_atomic"]
+__all__ = ["Trainer", "train_rate"]
 
 logger = logging.getLogger("brian2.brian_dendrite.training")
 
 CHECKPOINT = "checkpoint.npz"
 SUMMARY = "summary.json"
 FINAL_WEIGHTS = "weights.npz"
-
-
-def _loaded_commit() -> str | None:
-    """The git commit of this source tree when the package was imported (None outside git).
-
-    Taken at import, not when a run starts: a long-lived process (a Dask worker)
-    keeps running the code it imported even after the checkout moves on. A tree
-    with uncommitted changes to the package gets ``-dirty`` appended.
-    """
-    import subprocess
-
-    here = Path(__file__).resolve().parent
-    try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=here)
-        if rev.returncode != 0:
-            return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "."], capture_output=True, text=True,
-                               timeout=5, cwd=here)
-        return rev.stdout.strip() + ("-dirty" if dirty.returncode == 0 and dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-_LOADED_COMMIT = _loaded_commit()
-
-
-def versions() -> dict:
-    """Versions of the software a run uses (``git_commit``: the commit of the code this process imported)."""
-    import brian2
-
-    from . import __version__
-
-    out = {"brian_dendrite": __version__, "brian2": brian2.__version__, "numpy": np.__version__,
-           "python": platform.python_version()}
-    if _LOADED_COMMIT is not None:
-        out["git_commit"] = _LOADED_COMMIT
-    return out
 
 
 def build_directory(params: ModelParameters, chunk_size: int) -> Path:
@@ -90,7 +53,7 @@ def build_directory(params: ModelParameters, chunk_size: int) -> Path:
 
     import brian2
 
-    from . import __version__
+    from .. import __version__
 
     key = json.dumps([params.to_toml(), int(chunk_size), brian2.__version__, __version__, platform.python_version()])
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
@@ -100,32 +63,6 @@ def build_directory(params: ModelParameters, chunk_size: int) -> Path:
     path = Path(root) / f"{params.name}-{digest}"
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def write_json_atomic(path: Path, data) -> None:
-    """Write ``data`` as JSON (numpy scalars and arrays allowed) by an atomic rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, default=_json_default)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _json_default(obj):
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return float(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    raise TypeError(f"cannot serialise {type(obj).__name__}")
 
 
 def check_output_dir(path: Path) -> Path:
@@ -161,7 +98,7 @@ class Trainer:
     def __init__(self, params: ModelParameters, train_set, test_set, output_dir, seed: int = 0,
                  chunk_size: int = 1000, test_examples: int = 10000, test_every: int | None = None,
                  target: str = "cython"):
-        from .datasets import validate_dataset
+        from ..datasets import validate_dataset
 
         self.params = params
         self.train_images, self.train_labels = validate_dataset(train_set.images, train_set.labels,
@@ -206,7 +143,7 @@ class Trainer:
         meta = {"progress": self.progress, "history": self.history, "seed": self.seed,
                 "chunk_size": self.chunk_size, "params": self.params.to_toml(), "target": self.target,
                 "code_history": self.code_history}
-        arrays["meta"] = np.array(json.dumps(meta, default=_json_default))
+        arrays["meta"] = np.array(json.dumps(meta, default=json_default))
         save_npz_atomic(self.checkpoint_path, arrays)
 
     def resume(self) -> bool:
@@ -338,7 +275,7 @@ def _read_checkpoint(path: Path) -> tuple[dict, Weights, dict]:
 
 def training_arrays(params: ModelParameters, train_set, test_set, test_examples: int):
     """Validated ``(images, labels, test_images, test_labels)``; the test set cut to ``test_examples``."""
-    from .datasets import validate_dataset
+    from ..datasets import validate_dataset
 
     net = params.network
     images, labels = validate_dataset(train_set.images, train_set.labels, n_input=net.n_input,
@@ -365,8 +302,8 @@ def train_rate(params: ModelParameters, train_set, test_set, output_dir, n_examp
     same parameters, seed and ``test_every`` resumes from it (and trains on up to
     ``n_examples``) and gives the same result as an uninterrupted run.
     """
-    from .initialization import initial_weights
-    from .rate import RateNetwork
+    from ..model.initialization import initial_weights
+    from ..rate.network import RateNetwork
 
     output_dir = check_output_dir(output_dir)
     images, labels, t_images, t_labels = training_arrays(params, train_set, test_set, test_examples)
@@ -408,7 +345,7 @@ def train_rate(params: ModelParameters, train_set, test_set, output_dir, n_examp
         meta = {"kind": "rate", "examples": done, "epoch": epoch, "offset": offset, "train_seconds": secs,
                 "history": history, "seed": seed, "test_every": test_every, "params": params.to_toml(),
                 "rng_state": rng.bit_generator.state, "code_history": code_history}
-        arrays["meta"] = np.array(json.dumps(meta, default=_json_default))
+        arrays["meta"] = np.array(json.dumps(meta, default=json_default))
         save_npz_atomic(path, arrays)
 
     if initial_test and done == 0:

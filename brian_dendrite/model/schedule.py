@@ -5,7 +5,7 @@ one Brian2 ``run()``: the per-step facts the neurons need (which phase, how many
 steps are left in it, the length of its averaging window, which example and
 label) are computed here in numpy, with the random phase lengths drawn up front,
 and read inside the simulation as shared subexpressions (see
-:func:`brian_dendrite.equations.schedule_equations`).
+:func:`brian_dendrite.model.equations.schedule_equations`).
 
 Phase codes: ``FORWARD = 0``, ``TARGET = 1``, ``TEST = 2``, ``IDLE = -1``.
 
@@ -27,7 +27,7 @@ import numpy as np
 from brian2 import TimedArray, ms
 from brian2.units.fundamentalunits import Quantity
 
-from .parameters import ParameterError, ProtocolParameters
+from ..model.parameters import ParameterError, ProtocolParameters
 
 __all__ = ["FORWARD", "TARGET", "TEST", "IDLE", "PHASE_NAMES", "PhaseSchedule", "draw_phase_lengths"]
 
@@ -64,7 +64,7 @@ class PhaseSchedule:
     dt : Quantity
         The time step the arrays are sampled at.
     phase, steps_left, window_steps, example, label : ndarray
-        See :func:`brian_dendrite.equations.schedule_equations`.
+        See :func:`brian_dendrite.model.equations.schedule_equations`.
     n_steps : int
         The steps actually simulated; entries beyond are idle padding that keeps
         the array shapes (and so the generated code) fixed between chunks.

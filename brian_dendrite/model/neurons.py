@@ -10,7 +10,7 @@ Brian2 events:
     Poisson counts, with the same mean and slightly higher variance). The draw is
     made by inversion of the survival function, one uniform number per spike
     instead of one per step (see
-    :func:`~brian_dendrite.equations.spike_generator_equations`).
+    :func:`~brian_dendrite.model.equations.spike_generator_equations`).
 ``phase_end``
     the last step of every phase; the window means of the phase are stored
     (``V_mean_f``, ``s_mean_f``, ``rate_mean_t``, ``V_mean_test``, ``rate_mean_test``).
@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 from brian2 import NeuronGroup, ms
 
-from .equations import (
+from ..model.equations import (
     TEACHING_PARAMETERS,
     accumulator_equations,
     input_equations,
@@ -41,7 +41,7 @@ from .equations import (
     schedule_equations,
     teaching_from_schedule,
 )
-from .parameters import CellParameters, ProtocolParameters
+from ..model.parameters import CellParameters, ProtocolParameters
 
 __all__ = [
     "cell_namespace",
@@ -196,7 +196,7 @@ def pyramidal_group(
     protocol : ProtocolParameters
         Gives the plateau-time rule (``stochastic_plateau``).
     schedule_arrays : dict
-        The ``sched_*`` TimedArrays of a :class:`~brian_dendrite.schedule.PhaseSchedule`.
+        The ``sched_*`` TimedArrays of a :class:`~brian_dendrite.model.schedule.PhaseSchedule`.
     name : str
         Brian2 name of the group.
 

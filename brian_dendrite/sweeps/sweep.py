@@ -56,7 +56,7 @@ seconds, negligible against a training run, and private builds avoid sharing a
 project directory between processes and machines: the project is compiled with
 ``-march=native``, so a binary built on one node of a cluster may not run on
 another, and a task resumed on another host gets a fresh build. (Processes can
-share a build: :class:`~brian_dendrite.network.SpikingNetwork` writes its
+share a build: :class:`~brian_dendrite.simulation.network.SpikingNetwork` writes its
 results to a per-process directory, and ``brian-dendrite train`` uses the
 shared cache.) A worker runs its tasks one after the other in the same
 process; the Brian2 device is reset (``device.reinit()``) before and after each
@@ -295,7 +295,7 @@ def _row(spec: dict, status: str, summary: dict | None = None, wall_seconds=None
 
 # --------------------------------------------------------------------------- the task
 def _load_params(spec: dict):
-    from brian_dendrite.parameters import ModelParameters, load_model
+    from ..model.parameters import ModelParameters, load_model
 
     if spec.get("model_text") is not None:
         return ModelParameters.from_toml(spec["model_text"], source=spec["model"])
@@ -309,7 +309,7 @@ def _same_parameters(saved, params) -> bool:
     at their defaults (new fields default to the behaviour of the code before
     them), so adding a field does not make every finished run look foreign.
     """
-    from brian_dendrite.parameters import ModelParameters, ParameterError
+    from ..model.parameters import ModelParameters, ParameterError
 
     if not isinstance(saved, dict):
         return False
@@ -421,7 +421,7 @@ def run_task(spec: dict) -> dict:
     try:
         _undo_dask_malloc_settings()
         out.mkdir(parents=True, exist_ok=True)
-        from brian_dendrite.training import write_json_atomic
+        from ..provenance import write_json_atomic
 
         params = _load_params(spec)
         summary_path = out / SUMMARY
@@ -438,19 +438,19 @@ def run_task(spec: dict) -> dict:
         logger.info(f"task {spec['label']} seed {spec['seed']} ({spec['kind']}, {spec['examples']} examples) "
                     f"on {host}, process {os.getpid()}")
 
-        from brian_dendrite.datasets import load_mnist
+        from ..datasets import load_mnist
 
         train_set = load_mnist("train", data_dir=spec["data_dir"])
         test_set = load_mnist("test", data_dir=spec["data_dir"])
         n = spec["examples"]
         if spec["kind"] == "rate":
-            from brian_dendrite.training import train_rate
+            from ..training.trainer import train_rate
 
             summary = train_rate(params, train_set, test_set, out, n, seed=spec["seed"],
                                  test_examples=spec["test_examples"], test_every=spec["test_every"],
                                  initial_test=spec["initial_test"])
         else:
-            from brian_dendrite.training import Trainer
+            from ..training.trainer import Trainer
 
             _reset_brian2_device()
             if spec["target"] == "cpp_standalone":
@@ -522,7 +522,7 @@ def _default_workers() -> int:
 
 
 def _write_results(output: Path, rows: list[dict], meta: dict) -> None:
-    from brian_dendrite.training import write_json_atomic
+    from ..provenance import write_json_atomic
 
     write_json_atomic(output / "results.json", {"sweep": meta, "results": rows})
     tmp = output / ".results.csv.tmp"
@@ -596,7 +596,7 @@ def run_sweep(models, seeds, *, kind: str = "spiking", target: str = "cython", e
         return rows
     if scheduler is None and data_dir is None:
         # fetch MNIST into the cache once here, not concurrently in every worker
-        from brian_dendrite.datasets import load_mnist
+        from ..datasets import load_mnist
 
         load_mnist("train")
         load_mnist("test")

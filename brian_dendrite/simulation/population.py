@@ -25,10 +25,10 @@ import numpy as np
 from brian2 import EventMonitor, Hz, Network, PoissonGroup, SpikeMonitor, StateMonitor, ms
 from brian2.units.fundamentalunits import Quantity
 
-from .neurons import output_group, pyramidal_group
-from .parameters import CellParameters, ProtocolParameters
-from .schedule import PhaseSchedule
-from .synapses import kernel_synapses, own_trace_truncation
+from ..model.neurons import output_group, pyramidal_group
+from ..model.parameters import CellParameters, ProtocolParameters
+from ..model.schedule import PhaseSchedule
+from ..model.synapses import kernel_synapses, own_trace_truncation
 
 __all__ = ["PoissonDrive", "CellPopulation"]
 

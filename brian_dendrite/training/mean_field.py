@@ -1,0 +1,186 @@
+"""Training without spikes: the spiking protocol's learning, noise-free.
+
+:func:`train_mean_field` trains the mean-field twin of the spiking network
+(:class:`~brian_dendrite.validation.mean_field.MeanFieldNetwork`: every spike replaced by
+its probability) with the spiking trainer's weights, example order and phase
+lengths, so that a comparison with the spiking run isolates the spike noise and a
+comparison with the rate model isolates the protocol (kernel sampling, settling,
+the residue of the previous example).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..model.initialization import Weights, initial_weights
+from ..model.parameters import ModelParameters
+from ..model.schedule import draw_phase_lengths
+from ..provenance import json_default, save_npz_atomic, versions, write_json_atomic
+from ..rate.network import RateNetwork
+from ..validation.core import MeanFieldNetwork
+from .trainer import check_output_dir, training_arrays
+
+__all__ = ["train_mean_field"]
+
+_MF_CHECKPOINT = "mean_field_checkpoint.npz"
+
+
+def _mf_state_arrays(state: dict) -> dict:
+    """Flatten a :class:`MeanFieldNetwork` state into named arrays (for ``.npz``)."""
+    out = {"state/step": np.array(state["step"])}
+    for k, v in enumerate(state["V"]):
+        out[f"state/V/{k}"] = v
+    for name in ("X", "XA", "y"):
+        for k, (a, b) in enumerate(state[name]):
+            out[f"state/{name}/{k}/L"] = a
+            out[f"state/{name}/{k}/s"] = b
+    for n, (due, (name, k), inc) in enumerate(state["pending"]):
+        out[f"pending/{n}/{due}/{name}/{k}"] = inc
+    return out
+
+
+def _mf_state_from_arrays(arrays, template: dict) -> dict:
+    """Inverse of :func:`_mf_state_arrays`, shaped like ``template`` (a freshly reset state)."""
+    state = {"step": int(arrays["state/step"]), "pending": []}
+    state["V"] = [np.array(arrays[f"state/V/{k}"]) for k in range(len(template["V"]))]
+    for name in ("X", "XA", "y"):
+        state[name] = [[np.array(arrays[f"state/{name}/{k}/L"]), np.array(arrays[f"state/{name}/{k}/s"])]
+                       for k in range(len(template[name]))]
+    pend = []
+    for key in arrays:
+        if key.startswith("pending/"):
+            _, n, due, name, k = key.split("/")
+            pend.append((int(n), (int(due), (name, int(k)), np.array(arrays[key]))))
+    state["pending"] = [item for _, item in sorted(pend, key=lambda t: t[0])]
+    return state
+
+
+def train_mean_field(params: ModelParameters, train_set, test_set, output_dir, n_examples: int, seed: int = 0,
+                     chunk_size: int = 1000, test_every: int | None = None, test_examples: int = 10000,
+                     checkpoint_every: int = 10000, report=None) -> dict:
+    """Train the noise-free mean-field twin exactly as :class:`~brian_dendrite.training.trainer.Trainer` trains the spiking network.
+
+    Same initial weights (``SeedSequence([seed, 0xD1])``), same example order
+    (``SeedSequence([seed, 0xE0, epoch])``), and the same phase lengths (drawn per chunk
+    of ``chunk_size`` examples from ``SeedSequence([seed, 0x5C, epoch, chunk])``, as
+    :meth:`SpikingNetwork.train_chunk` draws them), with the state carried over from
+    example to example. Every spike is replaced by its probability
+    (:class:`~brian_dendrite.validation.core.MeanFieldNetwork`), so the only differences from
+    the spiking run are the spike noise and the nonlinearity of the spike probability
+    acting on it. Against :func:`~brian_dendrite.training.trainer.train_rate` (same weights and
+    order, steady states instead of phases), the difference is the protocol: kernel
+    sampling, settling and the residue of the previous example.
+
+    Test errors (every ``test_every`` examples, default once per epoch, and at the end)
+    are the *rate model's* on the current weights: the noise-free test, so that the
+    number measures the weights that training reached. History, weights and the
+    network state are written to ``mean_field_checkpoint.npz`` in
+    ``output_dir`` atomically after every test and every ``checkpoint_every`` examples;
+    a later call resumes from it exactly.
+
+    ``report``, if given, is called with the number of examples after every chunk
+    (e.g. a progress bar's ``update``). Returns a summary dict (also written to
+    ``mean_field_summary.json``; the final weights to ``mean_field_weights.npz``).
+    """
+    net_p, protocol = params.network, params.protocol
+    unsupported = []
+    if net_p.feedback in ("symmetric", "noisy_symmetric"):
+        unsupported.append(f"network.feedback = {net_p.feedback!r} (the twin keeps Y fixed)")
+    if not net_p.feedback_spiking:
+        unsupported.append("network.feedback_spiking = false")
+    if protocol.stochastic_plateau:
+        unsupported.append("protocol.stochastic_plateau = true")
+    if unsupported:
+        raise NotImplementedError(f"train_mean_field does not model {', '.join(unsupported)} "
+                                  f"(model {params.name!r})")
+    output_dir = check_output_dir(Path(output_dir))
+    images, labels, t_images, t_labels = training_arrays(params, train_set, test_set, test_examples)
+    n_test = len(t_labels)
+    if chunk_size < 1 or n_examples < 0:
+        raise ValueError(f"chunk_size = {chunk_size} and n_examples = {n_examples}: need chunk_size >= 1, n_examples >= 0")
+    n_train = len(labels)
+    test_every = int(test_every or n_train)
+    path = output_dir / _MF_CHECKPOINT
+    progress = {"epoch": 0, "offset": 0, "examples": 0, "train_seconds": 0.0}
+    history: list[dict] = []
+    run_versions = versions()
+    if path.exists():
+        with np.load(path) as d:
+            arrays = {k: d[k] for k in d.files}
+        meta = json.loads(str(arrays.pop("meta")))
+        saved = ModelParameters.from_toml(meta["params"], source=f"{path} (meta)")
+        if saved != params or meta["seed"] != seed or meta["chunk_size"] != chunk_size or meta["test_every"] != test_every:
+            raise ValueError(f"checkpoint {path} was written for another run ({saved.name}, seed {meta['seed']}, "
+                             f"chunk size {meta['chunk_size']}, test every {meta['test_every']}); "
+                             "use another output directory or the same settings")
+        if meta["progress"]["examples"] > n_examples:
+            raise ValueError(f"checkpoint {path} has {meta['progress']['examples']} examples; cannot train fewer "
+                             f"({n_examples})")
+        weights = Weights.from_arrays({k[len("weights/"):]: v for k, v in arrays.items() if k.startswith("weights/")},
+                                      params, source=str(path))
+        net = MeanFieldNetwork(params, weights)
+        net.set_state(_mf_state_from_arrays(arrays, net.state))
+        progress, history = meta["progress"], meta["history"]
+    else:
+        weights = initial_weights(params, np.random.default_rng(np.random.SeedSequence([seed, 0xD1])))
+        net = MeanFieldNetwork(params, weights)
+
+    def checkpoint():
+        arrays = {f"weights/{k}": v for k, v in net.weights.to_arrays().items()}
+        arrays.update(_mf_state_arrays(net.state))
+        meta = {"kind": "mean_field", "progress": progress, "history": history, "seed": seed,
+                "chunk_size": chunk_size, "test_every": test_every, "params": params.to_toml(),
+                "versions": run_versions}
+        arrays["meta"] = np.array(json.dumps(meta, default=json_default))
+        save_npz_atomic(path, arrays)
+
+    def test():
+        t0 = time.perf_counter()
+        err = RateNetwork(params, net.weights).test_error(t_images, t_labels)
+        history.append({"examples": progress["examples"], "test_error": float(err), "test_images": n_test,
+                        "test_seconds": time.perf_counter() - t0})
+
+    next_test = (progress["examples"] // test_every + 1) * test_every
+    last_checkpoint = progress["examples"]
+    while progress["examples"] < n_examples:
+        epoch, offset = progress["epoch"], progress["offset"]
+        order = np.random.default_rng(np.random.SeedSequence([seed, 0xE0, epoch])).permutation(n_train)
+        # chunks and their phase-length draws exactly as Trainer.train cuts them
+        take = min(chunk_size, n_train - offset, n_examples - progress["examples"])
+        idx = order[offset : offset + take]
+        rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5C, epoch, offset // chunk_size]))
+        lengths = draw_phase_lengths(2 * take, params.protocol, params.cell.dt, rng).reshape(take, 2)
+        t0 = time.perf_counter()
+        net.train(images[idx], labels[idx], lengths)
+        progress["train_seconds"] += time.perf_counter() - t0
+        progress["examples"] += take
+        offset += take
+        if offset >= n_train:
+            epoch, offset = epoch + 1, 0
+        progress["epoch"], progress["offset"] = epoch, offset
+        if report is not None:
+            report(take)
+        tested = progress["examples"] >= next_test
+        if tested:
+            test()
+            next_test += test_every
+        if tested or progress["examples"] - last_checkpoint >= checkpoint_every:
+            checkpoint()
+            last_checkpoint = progress["examples"]
+    # the end: a last test (unless one was just made) and the checkpoint that records it
+    if not history or history[-1]["examples"] != progress["examples"]:
+        test()
+        checkpoint()
+    summary = {"model": params.name, "kind": "mean_field", "seed": seed, "chunk_size": chunk_size,
+               "examples_trained": progress["examples"], "epochs_completed": progress["examples"] / n_train,
+               "train_seconds": progress["train_seconds"],
+               "ms_per_example": 1000 * progress["train_seconds"] / max(progress["examples"], 1),
+               "test_history": history, "final_test_error": history[-1]["test_error"],
+               "test": "rate model on the current weights", "versions": run_versions}
+    write_json_atomic(output_dir / "mean_field_summary.json", summary)
+    net.weights.save(output_dir / "mean_field_weights.npz")
+    return summary
