@@ -520,10 +520,10 @@ def _plateau_table(recording: RunRecording):
 
 
 def _provenance(recording: RunRecording) -> str:
-    from ..training import trainer as training
+    from ..provenance import versions
 
     meta = {k: v for k, v in recording.metadata.items() if k != "model"}
-    exporter = training.versions()
+    exporter = versions()
     for module in ("pynwb", "hdmf", "neo", "h5py"):
         try:
             exporter[module] = __import__(module).__version__
