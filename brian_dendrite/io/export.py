@@ -109,7 +109,7 @@ import numpy as np
 from brian2 import second
 from brian2.units.fundamentalunits import DimensionMismatchError, Quantity, have_same_dimensions
 
-from ..simulation.recording import RunRecording, SpikeTrains
+from ..simulation import RunRecording, SpikeTrains
 
 __all__ = ["to_neo", "to_nwb", "read_nwb_spiketrains", "spiketrains_to_neo", "simulated_subject"]
 

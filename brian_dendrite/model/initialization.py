@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 from brian2 import ms
 
-from ..model.parameters import ModelParameters, NetworkParameters
+from .parameters import ModelParameters, NetworkParameters
 
 __all__ = [
     "Weights",

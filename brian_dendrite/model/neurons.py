@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 from brian2 import NeuronGroup, ms
 
-from ..model.equations import (
+from .equations import (
     TEACHING_PARAMETERS,
     accumulator_equations,
     input_equations,
@@ -41,7 +41,7 @@ from ..model.equations import (
     schedule_equations,
     teaching_from_schedule,
 )
-from ..model.parameters import CellParameters, ProtocolParameters
+from .parameters import CellParameters, ProtocolParameters
 
 __all__ = [
     "cell_namespace",

@@ -40,7 +40,7 @@ import numpy as np
 from brian2 import Hz, ms
 from brian2.units.fundamentalunits import DIMENSIONLESS, Quantity, get_dimensions
 
-from ..model.units import dimension_name, format_quantity, parse_quantity
+from .units import dimension_name, format_quantity, parse_quantity
 
 __all__ = [
     "ParameterError",

@@ -31,7 +31,7 @@ The factor ``eta * 20 * k`` is the namespace constant ``learning_scale``.
 
 from __future__ import annotations
 
-from ..model.parameters import ModelParameters
+from .parameters import ModelParameters
 
 __all__ = ["HIDDEN_DELTA", "OUTPUT_DELTA", "WEIGHT_UPDATE", "LEARN_CONDITION", "LEARN_PRE_CONDITION",
            "learning_scales"]

@@ -27,7 +27,7 @@ import numpy as np
 from brian2 import TimedArray, ms
 from brian2.units.fundamentalunits import Quantity
 
-from ..model.parameters import ParameterError, ProtocolParameters
+from .parameters import ParameterError, ProtocolParameters
 
 __all__ = ["FORWARD", "TARGET", "TEST", "IDLE", "PHASE_NAMES", "PhaseSchedule", "draw_phase_lengths"]
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from brian2 import NeuronGroup, Synapses
 
-from ..model.parameters import CellParameters
+from .parameters import CellParameters
 
 __all__ = ["kernel_synapses", "own_trace_truncation", "deliver_code"]
 

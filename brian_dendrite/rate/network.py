@@ -81,9 +81,7 @@ from dataclasses import dataclass
 import numpy as np
 from brian2 import ms
 
-from ..model.initialization import Weights, initial_weights, symmetric_feedback
-from ..model.kernels import effective_kernel_masses
-from ..model.parameters import ModelParameters
+from ..model import ModelParameters, Weights, effective_kernel_masses, initial_weights, symmetric_feedback
 
 try:  # a single, overflow-free ufunc
     from scipy.special import expit as _sigma

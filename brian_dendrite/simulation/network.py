@@ -49,9 +49,19 @@ import numpy as np
 from brian2 import Equations, EventMonitor, Network, SpikeMonitor, StateMonitor, TimedArray, ms, second
 from brian2.units.fundamentalunits import DIMENSIONLESS, Quantity
 
-from ..model.initialization import Weights, initial_weights
-from ..model.neurons import input_group, output_group, pyramidal_group
-from ..model.parameters import ModelParameters
+from ..model import (
+    TEST,
+    ModelParameters,
+    PhaseSchedule,
+    Weights,
+    draw_phase_lengths,
+    initial_weights,
+    input_group,
+    kernel_synapses,
+    output_group,
+    own_trace_truncation,
+    pyramidal_group,
+)
 from ..model.plasticity import (
     HIDDEN_DELTA,
     LEARN_CONDITION,
@@ -60,9 +70,7 @@ from ..model.plasticity import (
     WEIGHT_UPDATE,
     learning_scales,
 )
-from ..model.schedule import TEST, PhaseSchedule, draw_phase_lengths
-from ..model.synapses import kernel_synapses, own_trace_truncation
-from ..simulation.recording import PlateauEvents, Potentials, RunRecording, SpikeTrains
+from .recording import PlateauEvents, Potentials, RunRecording, SpikeTrains
 
 __all__ = ["SpikingNetwork", "TestResult"]
 

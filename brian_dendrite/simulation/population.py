@@ -25,10 +25,15 @@ import numpy as np
 from brian2 import EventMonitor, Hz, Network, PoissonGroup, SpikeMonitor, StateMonitor, ms
 from brian2.units.fundamentalunits import Quantity
 
-from ..model.neurons import output_group, pyramidal_group
-from ..model.parameters import CellParameters, ProtocolParameters
-from ..model.schedule import PhaseSchedule
-from ..model.synapses import kernel_synapses, own_trace_truncation
+from ..model import (
+    CellParameters,
+    PhaseSchedule,
+    ProtocolParameters,
+    kernel_synapses,
+    output_group,
+    own_trace_truncation,
+    pyramidal_group,
+)
 
 __all__ = ["PoissonDrive", "CellPopulation"]
 

@@ -295,7 +295,7 @@ def _row(spec: dict, status: str, summary: dict | None = None, wall_seconds=None
 
 # --------------------------------------------------------------------------- the task
 def _load_params(spec: dict):
-    from ..model.parameters import ModelParameters, load_model
+    from ..model import ModelParameters, load_model
 
     if spec.get("model_text") is not None:
         return ModelParameters.from_toml(spec["model_text"], source=spec["model"])
@@ -309,7 +309,7 @@ def _same_parameters(saved, params) -> bool:
     at their defaults (new fields default to the behaviour of the code before
     them), so adding a field does not make every finished run look foreign.
     """
-    from ..model.parameters import ModelParameters, ParameterError
+    from ..model import ModelParameters, ParameterError
 
     if not isinstance(saved, dict):
         return False
@@ -444,13 +444,13 @@ def run_task(spec: dict) -> dict:
         test_set = load_mnist("test", data_dir=spec["data_dir"])
         n = spec["examples"]
         if spec["kind"] == "rate":
-            from ..training.trainer import train_rate
+            from ..training import train_rate
 
             summary = train_rate(params, train_set, test_set, out, n, seed=spec["seed"],
                                  test_examples=spec["test_examples"], test_every=spec["test_every"],
                                  initial_test=spec["initial_test"])
         else:
-            from ..training.trainer import Trainer
+            from ..training import Trainer
 
             _reset_brian2_device()
             if spec["target"] == "cpp_standalone":

@@ -16,12 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..model.initialization import Weights, initial_weights
-from ..model.parameters import ModelParameters
-from ..model.schedule import draw_phase_lengths
+from ..model import ModelParameters, Weights, draw_phase_lengths, initial_weights
 from ..provenance import json_default, save_npz_atomic, versions, write_json_atomic
-from ..rate.network import RateNetwork
-from ..validation.core import MeanFieldNetwork
+from ..rate import RateNetwork
+from ..validation import MeanFieldNetwork
 from .trainer import check_output_dir, training_arrays
 
 __all__ = ["train_mean_field"]

@@ -27,10 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..model.initialization import Weights
-from ..model.parameters import ModelParameters
+from ..model import ModelParameters, Weights
 from ..provenance import json_default, save_npz_atomic, versions, write_json_atomic
-from ..simulation.network import SpikingNetwork
+from ..simulation import SpikingNetwork
 
 __all__ = ["Trainer", "train_rate"]
 
@@ -302,8 +301,8 @@ def train_rate(params: ModelParameters, train_set, test_set, output_dir, n_examp
     same parameters, seed and ``test_every`` resumes from it (and trains on up to
     ``n_examples``) and gives the same result as an uninterrupted run.
     """
-    from ..model.initialization import initial_weights
-    from ..rate.network import RateNetwork
+    from ..model import initial_weights
+    from ..rate import RateNetwork
 
     output_dir = check_output_dir(output_dir)
     images, labels, t_images, t_labels = training_arrays(params, train_set, test_set, test_examples)

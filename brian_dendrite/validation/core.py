@@ -67,7 +67,7 @@ from pathlib import Path
 import numpy as np
 from brian2 import ms, second
 
-from ..model.initialization import Weights, initial_weights
+from ..model import ModelParameters, Weights, initial_weights, load_model
 from ..model.kernels import KERNEL_STEPS as _KERNEL_STEPS
 from ..model.kernels import (
     _cell_floats,
@@ -76,9 +76,8 @@ from ..model.kernels import (
     soma_kernel,
     window_variance_factor,
 )
-from ..model.parameters import ModelParameters, load_model
 from ..provenance import versions, write_json_atomic
-from ..rate.network import RateNetwork, sigma
+from ..rate import RateNetwork, sigma
 
 __all__ = [
     "TierConfig",
@@ -530,7 +529,7 @@ class MeanFieldNetwork:
         the somatic potential; if given, the local error is averaged over a Gaussian
         ``V_mean_f`` (the rule is nonlinear in it: ``sigma(V) sigma'(V)`` at the output).
         """
-        from ..model.plasticity import learning_scales
+        from ..model import learning_scales
 
         scales = learning_scales(self.params)
         out = []
@@ -1230,7 +1229,7 @@ def measure_learning(net, params, W0: Weights, train, test, cfg: TierConfig, see
     rate_seconds = time.perf_counter() - t0
     # the mean-field twin: the spiking protocol (phase lengths, windows, carried-over state) without noise
     t0 = time.perf_counter()
-    from ..model.schedule import draw_phase_lengths
+    from ..model import draw_phase_lengths
 
     lengths = draw_phase_lengths(2 * n, params.protocol, params.cell.dt,
                                  np.random.default_rng(np.random.SeedSequence([seed, 0x3F]))).reshape(n, 2)
@@ -1671,7 +1670,7 @@ def run_validation(tier: str = "fast", output_dir=None, data_dir=None, seed: int
     import matplotlib
 
     from ..datasets import load_mnist
-    from ..simulation.network import SpikingNetwork
+    from ..simulation import SpikingNetwork
 
     if tier not in TIERS:
         raise ValueError(f"tier = {tier!r}: expected one of {', '.join(sorted(TIERS))}")

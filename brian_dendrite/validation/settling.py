@@ -33,10 +33,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..model.initialization import Weights
-from ..model.parameters import ModelParameters
-from ..rate.network import RateNetwork
-from ..validation.core import MeanFieldNetwork, _cos
+from ..model import ModelParameters, Weights
+from ..rate import RateNetwork
+from .core import MeanFieldNetwork, _cos
 
 __all__ = ["settling_fidelity"]
 
