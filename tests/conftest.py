@@ -21,10 +21,11 @@ def mnist_dir() -> Path:
 
 
 def validation_script(name: str):
-    """Import ``validation/<name>.py`` (a script, not part of the package) as a module."""
+    """Import the study script ``validation/studies/<name>/<name>.py`` (not part of the package) as a module."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location(f"{name}_script", REPO / "validation" / f"{name}.py")
+    path = REPO / "validation" / "studies" / name / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"{name}_script", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -1,9 +1,11 @@
-"""validation/noise_cost.py end to end on a few examples."""
+"""validation/studies/noise_cost/noise_cost.py end to end on a few examples."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+from pathlib import Path
 
 from conftest import mnist_dir, validation_script
 
@@ -34,5 +36,8 @@ def test_noise_cost_trains_the_twin_and_reports(tmp_path):
     # the same weights tested the same way: the twin's error, and no noise in training by construction
     assert entry["twin"] == {"60": twin_error}
     assert entry["spiking_weights_rate_test"] == {"60": twin_error}
+    # the run directories were given as absolute paths; the report records them relative
+    assert entry["sources"]["twin"] == [Path(os.path.relpath(twin)).as_posix()]
+    assert not any(Path(p).is_absolute() for paths in entry["sources"].values() for p in paths)
     md = (out / "noise_cost.md").read_text()
     assert f"| 60 | - | {twin_error:.2f} | {twin_error:.2f} | 91.50 | - | 0.00 | {91.5 - twin_error:.2f} |" in md

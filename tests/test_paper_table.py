@@ -1,8 +1,9 @@
-"""validation/paper_table.py: collecting run summaries into the table."""
+"""validation/studies/paper_table/paper_table.py: collecting run summaries into the table."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,10 @@ def test_a_later_directory_replaces_the_same_run(script, tmp_path):
     by_key = {(r["model"], r["seed"]): r for r in runs}
     assert sorted(by_key) == [("one_hidden", 0), ("two_hidden", 0), ("two_hidden", 1)]
     assert by_key[("two_hidden", 0)]["final"] == 3.5
-    assert by_key[("two_hidden", 0)]["supersedes"] == [str(tmp_path / "a" / "two_hidden" / "seed0")]
+    # run directories are recorded relative to the current directory, never absolute
+    replaced = Path(os.path.relpath(tmp_path / "a" / "two_hidden" / "seed0")).as_posix()
+    assert by_key[("two_hidden", 0)]["supersedes"] == [replaced]
+    assert not any(Path(r["path"]).is_absolute() for r in runs)
     assert "supersedes" not in by_key[("two_hidden", 1)]
     # the order of the directories decides
     runs = script.collect([tmp_path / "b", tmp_path / "a"])

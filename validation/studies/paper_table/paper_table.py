@@ -10,39 +10,35 @@ or ``brian-dendrite train``), and writes
 * ``<out>/learning_curves_<kind>.png``: test error against epochs, one line per
   run, the paper's 60-epoch numbers as markers.
 
-Every number comes from the summaries; nothing is typed in by hand except the
-paper's numbers (MODEL.md section 3), which are stored in the model files'
-descriptions and in :data:`PAPER`.
+Every number comes from the summaries; the paper's numbers (docs/specification.rst,
+section 3) come from :mod:`brian_dendrite.paper`.
 
-    python validation/paper_table.py /work/runs/sweep_rate /work/runs/sweep_spiking --out validation
+    python validation/studies/paper_table/paper_table.py runs/sweep_rate runs/sweep_spiking \
+        --out validation/studies/paper_table
 
 A run (model, kind, target, seed) that appears in several directories is taken from the
-last one given: list continued or rerun sweeps after the ones they replace.
+last one given: list continued or rerun sweeps after the ones they replace. Run
+directories are recorded relative to the directory the script is run in, never as
+absolute paths.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
-#: Test error (%) reported by the paper after 60 epochs (MODEL.md section 3); None: qualitative only.
-PAPER = {
-    "no_hidden": 8.3,
-    "one_hidden": 4.1,
-    "two_hidden": 3.2,
-    "sparse_feedback": 3.7,
-    "symmetric_feedback": 3.6,
-}
+from brian_dendrite.paper import STATEMENTS, TEST_ERRORS
 
-#: What the paper says where it gives no number.
+#: Test error (%) reported by the paper after 60 epochs, by model name (:data:`brian_dendrite.paper.TEST_ERRORS`).
+PAPER = dict(TEST_ERRORS)
+
+#: What the paper says where it gives no number (:data:`brian_dendrite.paper.STATEMENTS`), and this
+#: project's alternatives, which the paper does not have.
 PAPER_TEXT = {
-    "sparse_feedback_unamplified": "worse than regular (20 epochs)",
-    "noisy_symmetric_feedback": "slightly worse than random",
-    "stochastic_plateau": "similar to one_hidden",
-    "two_hidden_apical_0_05": "very little difference from g_A = 0",
-    "two_hidden_apical_0_6": "significantly impaired",
+    **STATEMENTS,
     "one_hidden_truncated_kernel": "(our alternative: published code's kernel)",
     "two_hidden_truncated_kernel": "(our alternative: published code's kernel)",
     "one_hidden_truncated_kernel_gain": "(our alternative: code's kernel x 1/0.5104)",
@@ -65,6 +61,14 @@ def _commits(summary) -> str:
     return ", ".join(f"{(h.get('git_commit') or 'unrecorded')[:7]} (from {h['from_examples']})" for h in history)
 
 
+def recorded_path(path) -> str:
+    """``path`` as the table records it: relative to the current directory, never absolute."""
+    try:
+        return Path(os.path.relpath(path)).as_posix()
+    except ValueError:  # another drive (Windows): no relative path exists
+        return Path(path).name
+
+
 def collect(directories) -> list[dict]:
     """Every run's summary; a run (model, kind, target, seed) found again in a later directory
     replaces the earlier one (e.g. a run continued to more epochs, or rerun with new code),
@@ -75,7 +79,7 @@ def collect(directories) -> list[dict]:
             s = json.loads(path.read_text())
             hist = s.get("test_history", [])
             runs.append({
-                "path": str(path.parent),
+                "path": recorded_path(path.parent),
                 "model": s["model"],
                 "kind": s.get("kind", "spiking"),
                 "target": s.get("target"),
@@ -165,7 +169,8 @@ def figure(runs, kind: str, path: Path) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("sweeps", nargs="+", help="sweep (or run) directories")
-    parser.add_argument("--out", default="validation", help="output folder (default validation)")
+    parser.add_argument("--out", default="validation/studies/paper_table",
+                        help="output folder (default validation/studies/paper_table, from the repository root)")
     args = parser.parse_args(argv)
     runs = collect(args.sweeps)
     if not runs:
@@ -174,7 +179,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "paper_table_runs.md").write_text(
-        "<!-- written by validation/paper_table.py from the runs' summary.json files -->\n" + table(runs))
+        "<!-- written by validation/studies/paper_table/paper_table.py from the runs' summary.json files -->\n" + table(runs))
     for kind in sorted({r["kind"] for r in runs}):
         figure(runs, kind, out / f"learning_curves_{kind}.png")
     with open(out / "paper_table_runs.json", "w") as f:

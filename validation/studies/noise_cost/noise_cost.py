@@ -4,7 +4,7 @@ Three networks learn from the same initial weights, the same examples in the sam
 (seed 0):
 
 * the **rate model** (``brian-dendrite sweep --kind rate``): steady states, no spikes, no phases;
-* the **mean-field twin** of the spiking protocol (:func:`brian_dendrite.training.mean_field.train_mean_field`):
+* the **mean-field twin** of the spiking protocol (:func:`brian_dendrite.training.train_mean_field`):
   the spiking network's phases, phase lengths, kernels and windows, every spike replaced by its
   probability;
 * the **spiking network** (``brian-dendrite sweep --kind spiking``).
@@ -17,22 +17,25 @@ of its weights what noise costs at test time.
 
 Two steps, because the twin takes hours::
 
-    python validation/noise_cost.py train --model one_hidden_truncated_kernel_gain --epochs 5 \\
-        --data-dir ../shared/data/mnist --out runs/noise_cost/one_hidden_truncated_kernel_gain
-    python validation/noise_cost.py report --twin one_hidden_truncated_kernel_gain=runs/noise_cost/... \\
-        --rate one_hidden_truncated_kernel_gain=runs/sweep_rate_s3/.../seed0 \\
-        --spiking one_hidden_truncated_kernel_gain=runs/sweep_spiking_s3/.../seed0 \\
-        --data-dir ../shared/data/mnist --out validation
+    python validation/studies/noise_cost/noise_cost.py train --model one_hidden_truncated_kernel_gain \\
+        --epochs 5 --data-dir path/to/mnist --out runs/noise_cost/one_hidden_truncated_kernel_gain
+    python validation/studies/noise_cost/noise_cost.py report \\
+        --twin one_hidden_truncated_kernel_gain=runs/noise_cost/one_hidden_truncated_kernel_gain \\
+        --rate one_hidden_truncated_kernel_gain=runs/sweep_rate/one_hidden_truncated_kernel_gain/seed0 \\
+        --spiking one_hidden_truncated_kernel_gain=runs/sweep_spiking/one_hidden_truncated_kernel_gain/seed0 \\
+        --data-dir path/to/mnist --out validation/studies/noise_cost
 
 ``report`` reads the runs' ``summary.json`` histories, tests every weights file of a spiking
 run directory (``weights.npz`` and ``checkpoint.npz``, with the example count each holds) with
-the rate model, and writes ``noise_cost.json`` and ``noise_cost.md``.
+the rate model, and writes ``noise_cost.json`` and ``noise_cost.md``. The run directories are
+recorded relative to the directory the report is made in (never as absolute paths).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -40,11 +43,18 @@ from pathlib import Path
 import numpy as np
 
 from brian_dendrite.datasets import load_mnist
-from brian_dendrite.model.initialization import Weights
-from brian_dendrite.model.parameters import load_model
+from brian_dendrite.model import Weights, load_model
 from brian_dendrite.provenance import versions, write_json_atomic
-from brian_dendrite.rate.network import RateNetwork
-from brian_dendrite.training.mean_field import train_mean_field
+from brian_dendrite.rate import RateNetwork
+from brian_dendrite.training import train_mean_field
+
+
+def recorded_path(path) -> str:
+    """``path`` as the report records it: relative to the current directory, never absolute."""
+    try:
+        return Path(os.path.relpath(path)).as_posix()
+    except ValueError:  # another drive (Windows): no relative path exists
+        return Path(path).name
 
 
 def _pairs(items, flag):
@@ -118,7 +128,7 @@ def cmd_report(args) -> int:
                            ("spiking", spikings.get(model, []))):
             for p in paths:
                 entry[key].update(_history(p))
-                entry["sources"].setdefault(key, []).append(str(p))
+                entry["sources"].setdefault(key, []).append(recorded_path(p))
         for p in spikings.get(model, []):
             for n, f in _spiking_weights(p):
                 w = Weights.load(f, params)
@@ -136,7 +146,7 @@ def _fmt(x):
 
 
 def render(report: dict) -> str:
-    lines = ["# Spike noise against the protocol: what each costs (validation/noise_cost.py)", "",
+    lines = ["# Spike noise against the protocol: what each costs (validation/studies/noise_cost/noise_cost.py)", "",
              f"Seed 0; test errors in % on the first {report['test_images']} MNIST test images; report written by "
              f"commit {(report['versions'].get('git_commit') or '?')[:7]}. Every column but the spiking run's own "
              "test uses the rate model's (noise-free) test. Same initial weights, examples and order in every "
@@ -161,7 +171,8 @@ def render(report: dict) -> str:
             r, t, w, s = rate.get(n), twin.get(n), swr.get(n), spk.get(n)
             lines.append(f"| {n} | {_fmt(r)} | {_fmt(t)} | {_fmt(w)} | {_fmt(s)} | {_fmt(diff(t, r))} | "
                          f"{_fmt(diff(w, t))} | {_fmt(diff(s, w))} |")
-        lines += ["", "Sources: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in e["sources"].items()), ""]
+        sources = "; ".join(f"{k}: {', '.join(v)}" for k, v in e["sources"].items())
+        lines += ["", f"Sources (relative to the directory the report was made in): {sources}", ""]
     return "\n".join(lines) + "\n"
 
 
@@ -182,7 +193,8 @@ def main(argv=None) -> int:
     r.add_argument("--spiking", action="append", default=[], metavar="MODEL=DIR")
     r.add_argument("--test-examples", type=int, default=10000)
     r.add_argument("--data-dir", default=None)
-    r.add_argument("--out", default="validation")
+    r.add_argument("--out", default="validation/studies/noise_cost",
+                   help="output folder (default validation/studies/noise_cost, from the repository root)")
     args = ap.parse_args(argv)
     return cmd_train(args) if args.command == "train" else cmd_report(args)
 

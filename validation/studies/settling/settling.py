@@ -1,6 +1,6 @@
-"""How much of each example's update is the previous example's residue (brian_dendrite.validation.settling).
+"""How much of each example's update is the previous example's residue.
 
-For each model and each set of weights, runs :func:`brian_dendrite.validation.settling.settling_fidelity`
+For each model and each set of weights, runs :func:`brian_dendrite.validation.settling_fidelity`
 (noise-free mean-field twin of the spiking protocol, state carried over, phases of
 L ms) and writes ``<out>/settling.json`` and ``<out>/settling.md``.
 
@@ -10,7 +10,9 @@ training as ``brian-dendrite train --kind rate``), so every number is reproducib
 the repository; ``--weights MODEL:LABEL=PATH`` adds saved weights for one model (e.g. a spiking
 run's ``checkpoint.npz``).
 
-    python validation/settling.py --data-dir ../shared/data/mnist --out validation
+    python validation/studies/settling/settling.py --data-dir path/to/mnist --out validation/studies/settling
+
+See README.md beside this script for the committed run's exact command.
 """
 
 from __future__ import annotations
@@ -25,11 +27,10 @@ import numpy as np
 from brian2 import ms
 
 from brian_dendrite.datasets import load_mnist
-from brian_dendrite.model.initialization import Weights, initial_weights
-from brian_dendrite.model.parameters import load_model
+from brian_dendrite.model import Weights, initial_weights, load_model
 from brian_dendrite.provenance import versions, write_json_atomic
-from brian_dendrite.rate.network import RateNetwork
-from brian_dendrite.validation.settling import settling_fidelity
+from brian_dendrite.rate import RateNetwork
+from brian_dendrite.validation import settling_fidelity
 
 MODELS = ("one_hidden", "one_hidden_truncated_kernel", "one_hidden_truncated_kernel_gain", "two_hidden",
           "two_hidden_truncated_kernel", "two_hidden_truncated_kernel_gain")
@@ -53,7 +54,8 @@ def main(argv=None) -> int:
     ap.add_argument("--examples", type=int, default=12)
     ap.add_argument("--weights", action="append", default=[], metavar="MODEL:LABEL=PATH")
     ap.add_argument("--data-dir", default=None)
-    ap.add_argument("--out", default="validation")
+    ap.add_argument("--out", default="validation/studies/settling",
+                    help="output folder (default validation/studies/settling, from the repository root)")
     ap.add_argument("--append", action="store_true",
                     help="keep the runs of other models already in OUT/settling.json (same phases and sampling)")
     ap.add_argument("--render", action="store_true", help="only rewrite OUT/settling.md from OUT/settling.json")
@@ -117,7 +119,7 @@ def main(argv=None) -> int:
 def markdown(report: dict) -> str:
     phases = report["phases_ms"]
     lines = [
-        "<!-- written by validation/settling.py -->",
+        "<!-- written by validation/studies/settling/settling.py -->",
         "Cosine between the summed weight change of "
         f"{report['runs'][0]['examples_scored'] if report['runs'] else 0} training examples in the noise-free "
         "spiking protocol (mean-field twin, state carried over, forward and target phases of L ms, windows the "
