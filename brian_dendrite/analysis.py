@@ -2,10 +2,10 @@
 
 The functions take spike trains in either form the package produces:
 
-* a list of :class:`neo.SpikeTrain` (from :func:`brian_dendrite.io.export.to_neo`,
-  :func:`~brian_dendrite.io.export.read_nwb_spiketrains` or :func:`layer_spiketrains`);
-* one layer's :class:`~brian_dendrite.simulation.recording.SpikeTrains` of a
-  :class:`~brian_dendrite.simulation.recording.RunRecording`, together with an explicit
+* a list of :class:`neo.SpikeTrain` (from :func:`brian_dendrite.io.to_neo`,
+  :func:`~brian_dendrite.io.read_nwb_spiketrains` or :func:`layer_spiketrains`);
+* one layer's :class:`~brian_dendrite.simulation.SpikeTrains` of a
+  :class:`~brian_dendrite.simulation.RunRecording`, together with an explicit
   ``t_stop`` (a layer's spikes do not know when the observation ended).
 
 Times given to these functions (``t_start``, ``t_stop``, ``bin_size``,
@@ -51,7 +51,8 @@ import numpy as np
 from brian2 import second
 from brian2.units.fundamentalunits import DimensionMismatchError, Quantity, have_same_dimensions
 
-from .simulation.recording import RunRecording, SpikeTrains
+from .io import spiketrains_to_neo
+from .simulation import RunRecording, SpikeTrains
 
 __all__ = [
     "layer_spiketrains",
@@ -107,8 +108,6 @@ def layer_spiketrains(recording: RunRecording, layer: str) -> list:
     KeyError
         If the layer has no recorded spikes; the message lists the layers that have.
     """
-    from .io.export import spiketrains_to_neo
-
     if layer not in recording.spikes:
         raise KeyError(f"no spikes recorded for layer {layer!r}; recorded layers are {sorted(recording.spikes)}")
     return spiketrains_to_neo(recording.spikes[layer], recording.duration, dt=recording.dt, layer=layer)
@@ -135,8 +134,6 @@ def as_spiketrains(spiketrains, t_stop=None) -> list:
         For any other input type.
     """
     import neo
-
-    from .io.export import spiketrains_to_neo
 
     if isinstance(spiketrains, SpikeTrains):
         if t_stop is None:

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 from brian2 import ms, second
 
+from .simulation import RunRecording
+
 __all__ = [
     "plot_compartments",
     "plot_raster",
@@ -112,8 +114,6 @@ def _axes_for(axes, n: int, what: str):
 
 def _shade_phases(ax, phases, labels: bool = False) -> None:
     """Shade the forward/target/test phases of a recording (``phases`` rows: start s, stop s, code, ...)."""
-    from .simulation.recording import RunRecording
-
     seen = set()
     for start, stop, code, *_ in np.asarray(phases, dtype=float).reshape(-1, 5):
         kind = RunRecording.PHASE_NAMES.get(int(code))
@@ -253,7 +253,7 @@ def plot_learning_curve(summary_or_history, axes=None, **kwds):
     ----------
     summary_or_history : dict, list of dict, str or Path
         A training summary (the ``summary.json`` dict written by
-        :class:`~brian_dendrite.training.trainer.Trainer`, whose ``test_history`` is
+        :class:`~brian_dendrite.training.Trainer`, whose ``test_history`` is
         used and whose ``model`` labels the line), its ``test_history`` list
         (entries with ``examples`` and ``test_error`` in %), or the path of a
         ``summary.json``.
@@ -304,7 +304,7 @@ def plot_receptive_fields(W0, n: int = 16, axes=None, image_shape=None, **kwds):
     ----------
     W0 : ndarray of shape (n_hidden, n_input), or Weights
         Forward weights of the first layer (``Weights.W[0]``; a
-        :class:`~brian_dendrite.model.initialization.Weights` is accepted).
+        :class:`~brian_dendrite.model.Weights` is accepted).
     n : int
         Number of hidden units to draw (the first ``n``; at most ``n_hidden``). Default 16.
     axes : sequence of Axes, optional

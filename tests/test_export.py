@@ -24,10 +24,9 @@ from conftest import mnist_dir
 
 from brian_dendrite import analysis
 from brian_dendrite.datasets import load_mnist
-from brian_dendrite.io.export import read_nwb_spiketrains, to_neo, to_nwb
-from brian_dendrite.model.parameters import load_model
-from brian_dendrite.simulation.network import SpikingNetwork
-from brian_dendrite.simulation.recording import SpikeTrains
+from brian_dendrite.io import read_nwb_spiketrains, to_neo, to_nwb
+from brian_dendrite.model import load_model
+from brian_dendrite.simulation import SpikeTrains, SpikingNetwork
 
 N_HIDDEN = 20
 N_EXAMPLES = 4
@@ -348,7 +347,7 @@ def test_analysis_on_a_recording(recording):
 
 def test_nwb_synthetic_edge_cases(tmp_path):
     """A silent layer, unsorted spike times, no potentials or plateaus, no model metadata."""
-    from brian_dendrite.simulation.recording import RunRecording
+    from brian_dendrite.simulation import RunRecording
 
     rec = RunRecording(dt=1 * ms, duration=0.1 * second, layer_sizes={"input": 3, "output": 2},
                        spikes={"input": SpikeTrains(np.array([0.01, 0.03, 0.02]) * second, np.array([2, 0, 0]), 3),

@@ -16,8 +16,7 @@ from brian2 import ms  # noqa: E402
 from conftest import mnist_dir  # noqa: E402
 
 from brian_dendrite.datasets import load_mnist  # noqa: E402
-from brian_dendrite.model.initialization import initial_weights  # noqa: E402
-from brian_dendrite.model.parameters import load_model  # noqa: E402
+from brian_dendrite.model import initial_weights, load_model  # noqa: E402
 from brian_dendrite.plotting import (  # noqa: E402
     plot_compartments,
     plot_learning_curve,
@@ -26,7 +25,7 @@ from brian_dendrite.plotting import (  # noqa: E402
     plot_receptive_fields,
     plot_weight_histograms,
 )
-from brian_dendrite.simulation.network import SpikingNetwork  # noqa: E402
+from brian_dendrite.simulation import SpikingNetwork  # noqa: E402
 
 N_HIDDEN = 12
 
@@ -176,7 +175,7 @@ def test_weight_histograms_per_layer(params):
 def test_plot_compartments_still_works():
     from brian2 import Hz
 
-    from brian_dendrite.simulation.population import CellPopulation, PoissonDrive
+    from brian_dendrite.simulation import CellPopulation, PoissonDrive
 
     old = brian2.prefs.codegen.target
     brian2.prefs.codegen.target = "numpy"

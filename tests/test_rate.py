@@ -12,8 +12,9 @@ import pytest
 from brian2 import Hz, ms
 
 from brian_dendrite import CellParameters, ModelParameters, NetworkParameters
-from brian_dendrite.model.initialization import Weights, initial_weights
-from brian_dendrite.rate.network import ConvergenceError, RateNetwork
+from brian_dendrite.model import Weights, initial_weights
+from brian_dendrite.rate import ConvergenceError, RateNetwork
+from brian_dendrite.rate._fixed_point import loop_jacobian
 
 SEED = 20171205
 MNIST = Path(
@@ -154,7 +155,7 @@ def test_loop_jacobian_matches_finite_differences():
     def F(r):
         return net._sweep(s_in, net._apical(r), E)[1]
 
-    J = net._loop_jacobian(F(r0), E)
+    J = loop_jacobian(net, F(r0), E)
     assert J.shape == (3, 10, 10)
     eps = 1e-6
     for j in range(10):
@@ -162,7 +163,7 @@ def test_loop_jacobian_matches_finite_differences():
         dr[j] = eps
         numeric = (F(r0 + dr)[-1].rate - F(r0 - dr)[-1].rate) / (2 * eps)
         np.testing.assert_allclose(J[:, :, j], numeric, rtol=1e-5, atol=1e-9)
-    single = net._loop_jacobian(net._sweep(s_in[0], net._apical(r0[0]), E)[1], E)
+    single = loop_jacobian(net, net._sweep(s_in[0], net._apical(r0[0]), E)[1], E)
     np.testing.assert_allclose(single, J[0], rtol=1e-12)
 
 

@@ -1,146 +1,36 @@
-"""The rate-based abstraction of the network ("nonspiking mode", MODEL.md section 4).
+"""The rate network: the segregated-dendrite model with every phase at its steady state.
 
-A deterministic numpy network built from the same parameter objects
-(:class:`~brian_dendrite.model.parameters.ModelParameters`) and weights
-(:class:`~brian_dendrite.model.initialization.Weights`) as the spiking network. Each
-phase of an example is replaced by the exact steady state of the compartmental
-equations driven by mean rates: it is the Lemma-1 limit of the spiking model
-(no Poisson noise, no settling transient, no window averaging). It serves as a
-fast reference for the spiking simulation and for quick experiments.
-
-Units: rates in spikes/ms (``phi = cell.phi_max`` in spikes/ms, 0.2 by
-default), potentials and weights dimensionless, conductances in 1/ms taken as
-plain floats (MODEL.md section 5, item 1).
-
-Equations (MODEL.md 1.1-1.9 at steady state)
---------------------------------------------
-Input (1.1, 1.2)
-    ``r_in = phi * pixel``; the presynaptic "PSP" of every layer is
-    ``s = psp_scale * r`` where ``psp_scale`` is the mean of the kernel-filtered
-    spike train per unit rate: ``cell.kernel_mass`` (1) for the full kernel. The
-    somatic drive of the next layer is ``W (drive_scale * r)``, with ``drive_scale
-    = psp_scale`` for the full kernel. For the truncated kernel (a discrete-time
-    construction of the published code) the defaults are the sums the spiking
-    network's time steps see: the dendrites, the apical potential and the rule's
-    presynaptic average ``kappa(1..10) = 0.510``, the soma (integrated from the
-    traces at the start of each step) ``kappa(0..9) = 0.463``
-    (:func:`brian_dendrite.model.kernels.effective_kernel_masses`). The published
-    nonspiking mode uses 1, the published spiking code 0.510 for both.
-Hidden layer ``h`` (1.3)
-    ``B = W s_pre + b``; the somatic steady state of
-    ``dC/dt = -g_L C + g_B (B - C) + g_A (A - C)`` is
-    ``C = (g_B B + g_A A)/(g_L + g_B + g_A) = k_B B + g_A/(g_L+g_B+g_A) A``;
-    ``rate = phi sigma(C)``. (The published nonspiking mode drops the apical
-    term; it is exact here and vanishes for the default ``g_A = 0``.)
-Apical (1.3, 1.13)
-    ``A^h = Y^h (fb_scale * r_out) + c^h`` with the output rates of the same
-    phase. ``fb_scale = psp_scale`` for spiking feedback (the output spikes are
-    kernel-filtered) and 1 for rate feedback (``network.feedback_spiking =
-    False``, Fig. 7A red: ``A = Y phi^1`` without kernel).
-Output (1.4)
-    forward ``C = k_D B``; target
-    ``C = (g_D B + g_teach E)/(g_L + g_D + g_teach)`` with ``E = E_E`` for the
-    label's neuron and ``E_I`` for the others.
-Plateaus (1.7)
-    ``alpha_f = sigma(A_f)``, ``alpha_t = sigma(A_t)``.
-
-With ``g_A > 0`` the hidden somata depend on ``A``, which depends on the output,
-which depends on the hidden layers: each phase is then solved as a fixed point
-in the output rates, ``r = F(r)``, by fixed-point iteration started from the
-network without feedback (``A = c``), damped against oscillation and finished
-by Newton steps with the analytic Jacobian when it is slow. It stops when no
-apical potential changes by more than ``tol = 1e-10`` between iterations and
-raises :class:`ConvergenceError` after ``max_iter`` iterations (default 10,000; see
-:meth:`RateNetwork._solve_fixed_point`). For the paper's parameters the loop
-gain is small and two or three iterations suffice; near a saddle-node of the
-loop (largest loop-gain eigenvalue close to 1, no root nearby, Newton steps
-cannot land) the relaxation passes slowly and may need thousands.
-
-Learning rule (1.9, normalised form)
-------------------------------------
-Per example, online, with ``eta = network.learning_rates[l]`` and
-``scale = network.error_scale`` (20)::
-
-    output: delta = eta * scale * k_D * (sigma(C_t) - sigma(C_f)) * sigma'(C_f)
-    hidden: delta = eta * scale * k_B * (alpha_t - alpha_f) * sigma'(C_f)
-    W += outer(delta, s_pre_f);  b += delta
-
-``sigma(C_t)`` is the target-phase mean output rate divided by ``phi``;
-``s_pre_f`` is the forward-phase presynaptic PSP in spikes/ms. This equals the
-paper's un-normalised rule with ``P_hidden = scale/phi`` and
-``P_final = scale/phi**2``. ``k_B`` includes ``g_A``. After every update,
-symmetric feedback is recomputed (with fresh noise for ``noisy_symmetric``).
+:class:`RateNetwork` holds the weights and the constants of the model and
+computes, per phase, the steady state of the compartmental equations driven by
+mean rates (MODEL.md 1.1-1.9 at steady state; the equations, the PSP scales and
+the learning rule are on the reference page, :mod:`brian_dendrite.rate`). With
+apical conductance the phase is solved as a fixed point by
+:func:`~brian_dendrite.rate._fixed_point.solve_fixed_point`.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 from brian2 import ms
 
 from ..model import ModelParameters, Weights, effective_kernel_masses, initial_weights, symmetric_feedback
+from ._checks import check_images, check_labels
+from ._fixed_point import ConvergenceError, solve_fixed_point
+from ._logistic import logistic as _sigma  # the ufunc itself: no Python call per use in the inner loops
+from ._logistic import sigma, sigma_prime
+from ._state import LayerState
 
-try:  # a single, overflow-free ufunc
-    from scipy.special import expit as _sigma
-except ImportError:  # pragma: no cover - scipy is normally installed with the dependencies
-
-    def _sigma(x):
-        return np.exp(-np.logaddexp(0.0, -x))
-
-
+# The names this module defined before the solver, the logistic and LayerState moved out, so that
+# `from brian_dendrite.rate.network import ...` keeps working; `brian_dendrite.rate` is the public path.
 __all__ = ["RateNetwork", "LayerState", "ConvergenceError", "sigma", "sigma_prime"]
 
 logger = logging.getLogger("brian2.brian_dendrite.rate")
 
-#: Contraction factor of the plain fixed-point iteration above which Newton steps are tried.
-_SLOW = 0.25
-#: A Newton step is kept only if the residual it leaves is below this fraction of phi.
-_NEWTON_ACCEPT = 1e-6
-#: Smallest relaxation factor of the damped fixed-point iteration.
-_MIN_BETA = 1.0 / 256
-
 #: Images per block in batched inference (bounds the memory of the hidden activities).
 _BLOCK = 512
-
-
-class ConvergenceError(RuntimeError):
-    """The fixed-point iteration of a phase with apical conductance did not converge."""
-
-
-def sigma(x):
-    """Logistic function ``1/(1 + exp(-x))`` (overflow-free)."""
-    return _sigma(x)
-
-
-def sigma_prime(x):
-    """Derivative of the logistic function, ``sigma(x)(1 - sigma(x))``."""
-    s = _sigma(x)
-    return s * (1.0 - s)
-
-
-@dataclass
-class LayerState:
-    """Steady state of one (hidden or output) layer for a batch or a single example.
-
-    Attributes
-    ----------
-    B : ndarray
-        Basal (hidden) or dendritic (output) potential.
-    C : ndarray
-        Somatic potential.
-    rate : ndarray
-        Firing rate ``phi*sigma(C)`` in spikes/ms.
-    A : ndarray or None
-        Apical potential (hidden layers only).
-    """
-
-    B: np.ndarray
-    C: np.ndarray
-    rate: np.ndarray
-    A: np.ndarray | None = None
 
 
 class RateNetwork:
@@ -188,6 +78,18 @@ class RateNetwork:
     ------
     ValueError
         If the weights do not match ``params.network.layer_sizes`` or are not finite.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from brian_dendrite.model import load_model
+    >>> from brian_dendrite.rate import RateNetwork
+    >>> net = RateNetwork(load_model("one_hidden"), rng=np.random.default_rng(0))
+    >>> images = np.random.default_rng(1).random((3, 784))
+    >>> net.predict(images).shape
+    (3,)
+    >>> [state.rate.shape for state in net.forward(images)]
+    [(3, 500), (3, 10)]
     """
 
     def __init__(
@@ -272,60 +174,10 @@ class RateNetwork:
 
     # ------------------------------------------------------------------ validation
     def _check_images(self, images, single: bool) -> np.ndarray:
-        n_in = self.sizes[0]
-        arr = np.asarray(images)
-        if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-            raise ValueError(f"images must be numeric pixel values in [0, 1], got dtype {arr.dtype}")
-        if single:
-            if arr.size != n_in:
-                raise ValueError(
-                    f"image has shape {arr.shape} ({arr.size} pixels); expected {n_in} pixels "
-                    f"(network.n_input)"
-                )
-            arr = arr.reshape(n_in)
-        else:
-            if arr.ndim < 2 or int(np.prod(arr.shape[1:])) != n_in:
-                raise ValueError(
-                    f"images have shape {arr.shape}; expected (n_images, {n_in}) or (n_images, ...) "
-                    f"with {n_in} pixels per image (for a single image use images[None])"
-                )
-            if arr.shape[0] == 0:
-                raise ValueError("images: empty batch (0 images)")
-            arr = arr.reshape(arr.shape[0], n_in)
-        if arr.dtype == bool:
-            arr = arr.astype(float)
-        if np.issubdtype(arr.dtype, np.floating):
-            finite = np.isfinite(arr)
-            if not finite.all():
-                bad = arr.size - int(np.count_nonzero(finite))
-                raise ValueError(f"images contain {bad} NaN or infinite pixel values")
-        lo, hi = arr.min(), arr.max()
-        if lo < 0 or hi > 1:
-            raise ValueError(
-                f"pixel values must lie in [0, 1] (rate = phi_max*pixel); got range [{lo}, {hi}] "
-                "(MNIST bytes must be divided by 255)"
-            )
-        return arr
+        return check_images(images, self.sizes[0], single)
 
     def _check_labels(self, labels, n: int | None) -> np.ndarray:
-        lab = np.asarray(labels)
-        if lab.dtype == bool or not np.issubdtype(lab.dtype, np.number):
-            raise ValueError(f"labels must be integers, got dtype {lab.dtype}")
-        if n is None:
-            if lab.ndim != 0:
-                raise ValueError(f"label must be a single integer, got shape {lab.shape}")
-        elif lab.shape != (n,):
-            raise ValueError(f"labels have shape {lab.shape}; expected ({n},), one per image")
-        if not np.issubdtype(lab.dtype, np.integer):
-            if not np.all(np.isfinite(lab)) or np.any(lab != np.round(lab)):
-                raise ValueError("labels must be integers (got non-integer or NaN values)")
-        n_out = self.sizes[-1]
-        if lab.size and (lab.min() < 0 or lab.max() >= n_out):
-            raise ValueError(
-                f"labels must lie in [0, {n_out - 1}] (network.n_output = {n_out}); got range "
-                f"[{lab.min()}, {lab.max()}]"
-            )
-        return lab.astype(np.intp)
+        return check_labels(labels, n, self.sizes[-1])
 
     # ------------------------------------------------------------------ steady states
     def _drive(self, Ws):
@@ -375,167 +227,13 @@ class RateNetwork:
         if self.g_A > 0 and self.n_hidden:
             if B0 is None:  # the input layer's drive is the same in every iteration
                 B0 = self._drive(s_in @ self._Wt[0]) + self._b[0]
-            s_pre, states, A = self._solve_fixed_point(s_in, E, B0)
+            s_pre, states, A = solve_fixed_point(self, s_in, E, B0)
         else:
             s_pre, states = self._sweep(s_in, None, E, B0)
             A = self._apical(states[-1].rate) if self.n_hidden else []
         for h in range(self.n_hidden):
             states[h].A = A[h]
         return s_pre, states
-
-    def _solve_fixed_point(self, s_in, E, B0):
-        """Self-consistent phase with apical conductance (``g_A > 0``).
-
-        The unknowns are the output rates ``r`` (n_output per example): given
-        ``r``, the apical potentials ``A(r) = Y (fb_scale r) + c`` fix every
-        hidden soma and hence the output rate ``F(r)``; the phase's steady state
-        is the fixed point ``r = F(r)``.
-
-        Method: relaxation ``r <- r + beta (F(r) - r)`` started from the output
-        of the network without feedback (``A = c``), i.e. the fixed point that a
-        relaxation from the feedback-free state reaches, also when several
-        exist. ``beta = 1`` (plain fixed-point iteration: cheap, and fast for the
-        paper's small loop gain) is halved for an example whenever its residual
-        ``F(r) - r`` reverses direction (oscillation, loop gain below -1).
-        Where the residual shrinks by less than a factor 4 per iteration (gain
-        near 1, e.g. ``g_A = 0.6`` with grown symmetric or amplified sparse
-        feedback), a Newton step with the analytic Jacobian ``dF/dr``
-        (:meth:`_loop_jacobian`), clipped to ``[0, phi]``, is tried; it is kept
-        only where it lands within ``1e-6 phi`` of a root and reduces the
-        residual tenfold. Accepting any Newton step that merely reduces the
-        residual can stall at the residual's local minimum near a saddle-node
-        "ghost", which the relaxation passes.
-
-        Convergence: no apical potential changes by more than ``tol`` between
-        ``A(r)`` and ``A(F(r))``. The returned somatic potentials are the exact
-        steady state for the returned ``A``.
-        """
-        if np.ndim(s_in) == 2 and len(s_in) > 1:
-            return self._solve_fixed_point_rows(s_in, E, B0)
-        batch_shape = np.shape(s_in)[:-1]
-        A = [np.broadcast_to(c, (*batch_shape, c.size)) for c in self._c]
-        r = self._sweep(s_in, A, E, B0)[1][-1].rate
-        beta = np.ones((*batch_shape, 1))
-        change = np.inf
-        previous, previous_res = np.inf, None
-        for _ in range(self.max_iter):
-            A = self._apical(r)
-            s_pre, states = self._sweep(s_in, A, E, B0)
-            res = states[-1].rate - r
-            change = max(float(np.max(np.abs(self.fb_scale * res @ y.T))) for y in self._Y)
-            if change <= self.tol:
-                return s_pre, states, A
-            r, beta, previous, previous_res = self._relax(s_in, E, B0, states, r, res, beta, previous, previous_res)
-        raise ConvergenceError(
-            f"the {'target' if E is not None else 'forward'}-phase fixed point with g_A = {self.g_A}/ms "
-            f"did not converge in {self.max_iter} iterations (last change of the apical "
-            f"potentials {change:.3g}, tolerance {self.tol:.3g})"
-        )
-
-    def _relax(self, s_in, E, B0, states, r, res, beta, previous, previous_res):
-        """One step of the damped relaxation, with a Newton step where it is slow (see _solve_fixed_point)."""
-        size = np.max(np.abs(res), axis=-1)
-        if previous_res is not None:
-            flipped = np.sum(res * previous_res, axis=-1, keepdims=True) < 0
-            beta = np.where(flipped, np.maximum(0.5 * beta, _MIN_BETA), beta)
-        r_next = r + beta * res
-        if np.any(size > _SLOW * previous):
-            J = self._loop_jacobian(states, E)
-            try:
-                step = np.linalg.solve(np.eye(self.sizes[-1]) - J, res[..., None])[..., 0]
-            except np.linalg.LinAlgError:
-                step = res
-            r_newton = np.clip(r + step, 0.0, self.phi)
-            res_newton = np.max(
-                np.abs(self._sweep(s_in, self._apical(r_newton), E, B0)[1][-1].rate - r_newton), axis=-1
-            )
-            good = (res_newton < 0.1 * size) & (res_newton < _NEWTON_ACCEPT * self.phi)
-            r_next = np.where(good[..., None], r_newton, r_next)
-        return r_next, beta, size, res
-
-    def _solve_fixed_point_rows(self, s_in, E, B0):
-        """:meth:`_solve_fixed_point` for a batch of examples (rows), each iterated until it converges.
-
-        A converged row leaves the iteration, so a rare slow example (e.g. one passing
-        near a saddle-node of the loop, where the relaxation needs thousands of
-        iterations) costs sweeps of itself only, not of the whole block.
-        """
-        n = len(s_in)
-        E_rows = E is not None and np.ndim(E) == 2
-        A0 = [np.broadcast_to(c, (n, c.size)) for c in self._c]
-        r = self._sweep(s_in, A0, E, B0)[1][-1].rate
-        beta = np.ones((n, 1))
-        previous = np.full(n, np.inf)
-        previous_res = None
-        rows = np.arange(n)
-        out_pre = out_states = out_A = None
-        change = np.inf
-        for _ in range(self.max_iter):
-            s_w = s_in[rows]
-            B0_w = None if B0 is None else B0[rows]
-            E_w = E[rows] if E_rows else E
-            A = self._apical(r)
-            s_pre, states = self._sweep(s_w, A, E_w, B0_w)
-            res = states[-1].rate - r
-            row_change = np.max([np.max(np.abs(self.fb_scale * res @ y.T), axis=-1) for y in self._Y], axis=0)
-            change = float(np.max(row_change))
-            done = row_change <= self.tol
-            if np.any(done):
-                if out_pre is None:
-                    out_pre = [np.empty((n, x.shape[-1])) for x in s_pre]
-                    out_states = [LayerState(B=np.empty((n, st.B.shape[-1])), C=np.empty((n, st.C.shape[-1])),
-                                             rate=np.empty((n, st.rate.shape[-1]))) for st in states]
-                    out_A = [np.empty((n, a.shape[-1])) for a in A]
-                idx = rows[done]
-                for k, x in enumerate(s_pre):
-                    out_pre[k][idx] = x[done]
-                for k, st in enumerate(states):
-                    out_states[k].B[idx] = st.B[done]
-                    out_states[k].C[idx] = st.C[done]
-                    out_states[k].rate[idx] = st.rate[done]
-                for k, a in enumerate(A):
-                    out_A[k][idx] = a[done]
-                keep = ~done
-                if not np.any(keep):
-                    return out_pre, out_states, out_A
-                rows, r, res, beta, previous = rows[keep], r[keep], res[keep], beta[keep], previous[keep]
-                previous_res = None if previous_res is None else previous_res[keep]
-                states = [LayerState(B=st.B[keep], C=st.C[keep], rate=st.rate[keep]) for st in states]
-                s_w = s_in[rows]
-                B0_w = None if B0 is None else B0[rows]
-                E_w = E[rows] if E_rows else E
-            r, beta, previous, previous_res = self._relax(s_w, E_w, B0_w, states, r, res, beta, previous,
-                                                          previous_res)
-        raise ConvergenceError(
-            f"the {'target' if E is not None else 'forward'}-phase fixed point with g_A = {self.g_A}/ms "
-            f"did not converge in {self.max_iter} iterations for {len(rows)} of {n} examples (last change of "
-            f"the apical potentials {change:.3g}, tolerance {self.tol:.3g})"
-        )
-
-    def _loop_jacobian(self, states, E):
-        """``d r_out / d r_fb`` of one sweep with apical input ``A(r_fb)``, shape (..., n_out, n_out).
-
-        Reverse-mode chain rule from the output down, so that every product is
-        one matrix product over the whole batch:
-        ``G = d r_out/d s_top = phi sigma'(C_out) k_out W_out``; for each hidden
-        layer ``h`` from the top, ``G <- G diag(d s_h/d C_h)``,
-        ``J += k_A G (fb_scale Y^h)``, ``G <- k_B G W_h``.
-        """
-
-        def rmat(G, M):
-            return (G.reshape(-1, G.shape[-1]) @ M).reshape(*G.shape[:-1], M.shape[-1])
-
-        sig = states[-1].rate / self.phi
-        k_out = self.k_D if E is None else self._k_D_t
-        G = (k_out * self.phi * sig * (1.0 - sig))[..., :, None] * self._Wt[-1].T
-        J = 0.0
-        for h in range(self.n_hidden - 1, -1, -1):
-            sig = states[h].rate / self.phi
-            G = G * ((self.drive_scale * self.phi) * sig * (1.0 - sig))[..., None, :]
-            J = J + rmat(G, (self.k_A * self.fb_scale) * self._Y[h])
-            if h > 0:
-                G = rmat(G, self.k_B * self._Wt[h].T)
-        return J
 
     def _teaching(self, label) -> np.ndarray:
         E = np.full(self.sizes[-1], self.E_I)
