@@ -1,4 +1,4 @@
-"""Validation of the spiking network against the rate model (brian_dendrite.validation.core).
+"""Validation of the spiking network against the rate model (brian_dendrite.validation).
 
 Two kinds of tests:
 
@@ -13,6 +13,7 @@ Two kinds of tests:
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import brian2
 import numpy as np
@@ -20,9 +21,12 @@ import pytest
 from brian2 import Network, SpikeGeneratorGroup, StateMonitor, ms
 from conftest import mnist_dir
 
+from brian_dendrite import validation as val
+from brian_dendrite.model import effective_kernel_masses, psp_kernels, soma_kernel, window_variance_factor
 from brian_dendrite.model.parameters import CellParameters, ProtocolParameters, load_model
-from brian_dendrite.rate.network import RateNetwork, sigma
-from brian_dendrite.validation import core as val
+from brian_dendrite.rate import RateNetwork, sigma
+from brian_dendrite.validation import runner
+from brian_dendrite.validation.spike_trains import _bernoulli_reference, _cv_of_windows
 
 # --------------------------------------------------------------------------------------------------
 # The fast tier
@@ -77,17 +81,17 @@ def test_fast_tier_sanity_of_measured_values(fast_report):
 
 
 def test_kernel_masses_full_and_truncated():
-    full = val.effective_kernel_masses(CellParameters())
+    full = effective_kernel_masses(CellParameters())
     assert full["continuous"] == 1.0
     # sum_m kappa(m * 1 ms) for the full double exponential
     assert full["soma"] == pytest.approx(0.99723, abs=1e-5)
     assert full["trace"] == pytest.approx(0.99723, abs=1e-5)
-    trunc = val.effective_kernel_masses(CellParameters(kernel="truncated"))
+    trunc = effective_kernel_masses(CellParameters(kernel="truncated"))
     assert trunc["continuous"] == pytest.approx(0.48975, abs=1e-5)
     assert trunc["soma"] == pytest.approx(0.46295, abs=1e-5)  # kappa(0..9)
     assert trunc["trace"] == pytest.approx(0.51041, abs=1e-5)  # kappa(1..10), the published code's 0.510
     # kernel_gain scales every mass; 1/0.51041 restores the full kernel's PSP per unit rate
-    gained = val.effective_kernel_masses(CellParameters(kernel="truncated", kernel_gain=1 / 0.5104085323840832))
+    gained = effective_kernel_masses(CellParameters(kernel="truncated", kernel_gain=1 / 0.5104085323840832))
     assert gained["trace"] == pytest.approx(1.0, abs=1e-9)
     assert gained["soma"] == pytest.approx(0.46295 / 0.51041, abs=1e-4)
     assert CellParameters(kernel_gain=2.0).kernel_mass == 2.0
@@ -117,8 +121,8 @@ def test_psp_kernels_match_the_simulation(numpy_target, kernel, gain):
     net.run(120 * ms, namespace={})
     V = np.asarray(mon.V_soma[0])[10:]  # from the spike's step on
     B = np.asarray(mon.V_basal[0])[10:]
-    g = val.soma_kernel(cell, "hidden", len(V))
-    trace = val.psp_kernels(cell, len(B))["trace"]
+    g = soma_kernel(cell, "hidden", len(V))
+    trace = psp_kernels(cell, len(B))["trace"]
     np.testing.assert_allclose(V, g, rtol=0, atol=1e-12)
     np.testing.assert_allclose(B - B[0], trace, rtol=0, atol=1e-12)
 
@@ -126,22 +130,22 @@ def test_psp_kernels_match_the_simulation(numpy_target, kernel, gain):
 def test_window_variance_factor():
     # a one-step kernel: the mean of T independent unit-variance values has variance 1/T
     k = np.array([0.0, 1.0])
-    assert val.window_variance_factor(k, 1) == pytest.approx(1.0)
-    assert val.window_variance_factor(k, 20) == pytest.approx(1 / 20)
+    assert window_variance_factor(k, 1) == pytest.approx(1.0)
+    assert window_variance_factor(k, 20) == pytest.approx(1 / 20)
     with pytest.raises(ValueError, match="n_window"):
-        val.window_variance_factor(k, 0)
+        window_variance_factor(k, 0)
 
 
 def test_window_variance_factor_against_monte_carlo():
     """Variance of a 20-step mean of a kernel-filtered Bernoulli train, simulated (fixed seed)."""
     cell = CellParameters()
-    kernel = val.psp_kernels(cell, 200)["trace"]
+    kernel = psp_kernels(cell, 200)["trace"]
     p, T = 0.1, 20
     rng = np.random.default_rng(7)  # fixed: the tolerance below is 5 sd of the estimate
     x = (rng.random((4000, 400)) < p).astype(float)
     filtered = np.array([np.convolve(row, kernel)[:400] for row in x])
     means = filtered[:, 300:320].mean(axis=1)
-    predicted = p * (1 - p) * val.window_variance_factor(kernel, T)
+    predicted = p * (1 - p) * window_variance_factor(kernel, T)
     # sd of a sample variance over 4000 draws ~ var*sqrt(2/4000) = 2.2 %
     assert means.var() == pytest.approx(predicted, rel=0.11)
 
@@ -157,7 +161,7 @@ def test_mean_field_converges_to_rate_model():
     images = rng.random((4, 784)) * (rng.random((4, 784)) < 0.2)
     mf = val.MeanFieldNetwork(params, W, batch=4)
     out = mf.run_phase("test", 600, images, window=200)
-    mass = val.effective_kernel_masses(params.cell)["soma"]
+    mass = effective_kernel_masses(params.cell)["soma"]
     states = RateNetwork(params, W, psp_scale=mass).forward(images)
     for lay, st in enumerate(states):
         np.testing.assert_allclose(out["V_mean"][lay], st.C, rtol=1e-6, atol=1e-8)
@@ -183,7 +187,7 @@ def test_stationary_noise_shapes_and_bernoulli_limit():
     assert [v.shape for v in nz["A"]] == [(30,)]
     # the first hidden layer sees only the input: Var = sum_j W^2 p(1-p) sum g^2
     p_in = 0.2 * image
-    g = val.soma_kernel(params.cell, "hidden")
+    g = soma_kernel(params.cell, "hidden")
     expected = (W.W[0] ** 2) @ (p_in * (1 - p_in)) * np.sum(g**2)
     np.testing.assert_allclose(nz["V"][0], expected, rtol=1e-12)
     with pytest.raises(ValueError, match="phase"):
@@ -418,8 +422,8 @@ def _spike_groups(rng, generator, n_neurons=60, n_steps=5000, bin_steps=50, n_bo
             counts_per_step = rng.poisson(p, n_steps)
         steps = np.repeat(np.arange(n_steps), counts_per_step)
         counts = counts_per_step[: n_steps // bin_steps * bin_steps].reshape(-1, bin_steps).sum(axis=1)
-        ref = val._bernoulli_reference(np.full((1, n_steps), p), n_boot, rng, bin_steps)
-        g["cv"].append(val._cv_of_windows([steps]))
+        ref = _bernoulli_reference(np.full((1, n_steps), p), n_boot, rng, bin_steps)
+        g["cv"].append(_cv_of_windows([steps]))
         g["fano"].append(counts.var() / counts.mean())
         g["cv_expected"].append(ref["cv_mean"])
         g["cv_sd"].append(ref["cv_sd"])
@@ -482,8 +486,8 @@ def test_main_exit_status(monkeypatch, tmp_path, capsys, passed, code):
         calls.update(tier=tier, output_dir=output_dir, seed=seed, checks=checks)
         return report, passed
 
-    monkeypatch.setattr(val, "run_validation", fake)
-    assert val.main(["--tier", "fast", "--output", str(tmp_path), "--seed", "3", "--checks", "learning"]) == code
+    monkeypatch.setattr(runner, "run_validation", fake)
+    assert runner.main(["--tier", "fast", "--output", str(tmp_path), "--seed", "3", "--checks", "learning"]) == code
     assert calls == {"tier": "fast", "output_dir": tmp_path, "seed": 3, "checks": ["learning"]}
     assert ("PASSED" if passed else "FAILED") in capsys.readouterr().out
 
@@ -492,9 +496,60 @@ def test_main_bad_usage_returns_2(monkeypatch, capsys):
     def fake(*args):
         raise ValueError("unknown check(s) ['speed']")
 
-    monkeypatch.setattr(val, "run_validation", fake)
-    assert val.main(["--checks", "speed"]) == 2
-    assert "unknown check" in capsys.readouterr().out
+    monkeypatch.setattr(runner, "run_validation", fake)
+    assert runner.main(["--checks", "speed"]) == 2
+    assert "error: unknown check" in capsys.readouterr().err
+
+
+def test_one_command_line_for_both_entry_points(monkeypatch, capsys):
+    """``brian-dendrite validate`` and ``python -m brian_dendrite.validation``: same options, defaults, exit codes."""
+    import argparse
+
+    from brian_dendrite.cli import build_parser
+    from brian_dendrite.cli import main as cli_main
+
+    module_args = vars(runner.add_validation_arguments(argparse.ArgumentParser()).parse_args([]))
+    cli_args = vars(build_parser().parse_args(["validate"]))
+    assert {k: cli_args[k] for k in module_args} == module_args
+    assert module_args == {"tier": "fast", "output": Path("validation-report"), "data_dir": None, "seed": 0,
+                           "target": "cython", "checks": None}
+    calls = []
+
+    def fake(tier, output_dir, data_dir, seed, target, checks):
+        calls.append((tier, output_dir, data_dir, seed, target, checks))
+        if checks == ["speed"]:
+            raise ValueError("unknown check(s) ['speed']")
+        return {"tier": tier, "seed": seed, "target": target, "passed": False, "seconds": {"total": 0.0},
+                "checks": {}}, False
+
+    monkeypatch.setattr(runner, "run_validation", fake)
+    argv = ["--tier", "full", "--seed", "2", "--target", "numpy", "--checks", "rates, updates"]
+    assert cli_main(["validate", *argv]) == 1
+    assert runner.main(argv) == 1
+    assert calls[0] == calls[1] == ("full", Path("validation-report"), None, 2, "numpy", ["rates", "updates"])
+    assert cli_main(["validate", "--checks", "speed"]) == 2
+    assert "error: unknown check" in capsys.readouterr().err
+
+
+def test_run_validation_without_output_dir_writes_nothing(monkeypatch, tmp_path):
+    """``output_dir=None`` runs the checks and writes nothing: no report, no figures, no directory.
+
+    A small tier (monkeypatched sizes) and the cheapest check, on the numpy target.
+    """
+    writes = []
+    monkeypatch.setattr(runner, "write_json_atomic", lambda *args: writes.append(args))
+    monkeypatch.setattr(runner, "_save", lambda *args: writes.append(args))
+    monkeypatch.setitem(runner.TIERS, "fast", runner.TierConfig("fast", pretrain_examples=20, stat_repeats=2,
+                                                                  stat_bootstrap=20, chunk_size=10,
+                                                                  test_chunk_size=2))
+    monkeypatch.chdir(tmp_path)
+    report, passed = val.run_validation("fast", None, mnist_dir(), seed=0, target="numpy",
+                                        checks=["spike_statistics"])
+    assert set(report["checks"]) == {"spike_statistics"}
+    assert passed is report["passed"]
+    assert report["figures"] == {}
+    assert writes == []
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_brian2_target_restored(monkeypatch):

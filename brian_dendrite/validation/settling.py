@@ -21,7 +21,7 @@ The residue has a fixed size set by how different consecutive examples are, whil
 the learning signal (target minus forward) shrinks as the network learns. At
 initial weights the residue is negligible; once the error is small it dominates the
 update. :func:`settling_fidelity` measures that with the noise-free mean-field twin
-(:class:`~brian_dendrite.validation.core.MeanFieldNetwork`: the spiking network's update
+(:class:`~brian_dendrite.validation.MeanFieldNetwork`: the spiking network's update
 with spikes replaced by their probabilities), so the result is about the protocol
 and the kernel alone, not spike noise.
 
@@ -35,13 +35,37 @@ import numpy as np
 
 from ..model import ModelParameters, Weights
 from ..rate import RateNetwork
-from .core import MeanFieldNetwork, _cos
+from ._common import _cos
+from .mean_field import MeanFieldNetwork
 
 __all__ = ["settling_fidelity"]
 
 
 def _rms(x) -> float:
     return float(np.sqrt(np.mean(np.square(x))))
+
+
+def _rate_references(rate: RateNetwork, images, labels, idx, skip: int) -> tuple[dict, dict]:
+    """The rate model's dW and example quantities of every scored example, keyed by (stream, example)."""
+    ref_dW, ref_q = {}, {}
+    streams, examples = idx.shape
+    for s in range(streams):
+        for e in range(skip, examples):
+            i = idx[s, e]
+            ref_dW[s, e] = [dW for dW, _ in rate.update_deltas(images[i], labels[i])]
+            ref_q[s, e] = rate.example_quantities(images[i], labels[i])
+    return ref_dW, ref_q
+
+
+def _window_quantity(key: str, layer: int, forward: dict, target: dict, stream: int):
+    """One window quantity of the twin for one stream: output ``V_f``, ``alpha_f``, ``alpha_t`` or their difference."""
+    if key == "V_f":
+        return forward["V_mean"][layer][stream]
+    if key == "alpha_f":
+        return forward["alpha"][layer][stream]
+    if key == "alpha_t":
+        return target["alpha"][layer][stream]
+    return target["alpha"][layer][stream] - forward["alpha"][layer][stream]
 
 
 def settling_fidelity(params: ModelParameters, weights: Weights, images, labels, phase_lengths=(50, 70, 100, 300),
@@ -95,15 +119,9 @@ def settling_fidelity(params: ModelParameters, weights: Weights, images, labels,
         raise ValueError(f"settling_fidelity: skip = {skip} must be in [0, examples = {examples})")
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(images), size=(streams, examples))
-    rate = RateNetwork(params, weights)
     n_layers = len(weights.W)
     n_hidden = n_layers - 1
-    ref_dW, ref_q = {}, {}
-    for s in range(streams):
-        for e in range(skip, examples):
-            i = idx[s, e]
-            ref_dW[s, e] = [dW for dW, _ in rate.update_deltas(images[i], labels[i])]
-            ref_q[s, e] = rate.example_quantities(images[i], labels[i])
+    ref_dW, ref_q = _rate_references(RateNetwork(params, weights), images, labels, idx, skip)
 
     def ref_quantity(name, layer):
         if name == "V_f":
@@ -137,15 +155,7 @@ def settling_fidelity(params: ModelParameters, weights: Weights, images, labels,
                     tot[lay][1] = tot[lay][1] + r
             for s in range(streams):
                 for key, layer, name in quantities:
-                    if key == "V_f":
-                        v = f["V_mean"][layer][s]
-                    elif key == "alpha_f":
-                        v = f["alpha"][layer][s]
-                    elif key == "alpha_t":
-                        v = t["alpha"][layer][s]
-                    else:
-                        v = t["alpha"][layer][s] - f["alpha"][layer][s]
-                    got[name][s, e] = v
+                    got[name][s, e] = _window_quantity(key, layer, f, t, s)
         updates = {}
         for lay in range(n_layers):
             a, b = tot[lay]
