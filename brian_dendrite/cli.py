@@ -46,28 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", choices=["numpy", "cython"], default="numpy", help="code generation target")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", type=Path, default=Path("cell.png"), help="figure file (default cell.png)")
-    for name, helptext in (("train", "train a network on MNIST and test it"),):
-        p = sub.add_parser(name, help=helptext)
-        p.add_argument("--model", default="one_hidden", help="model name (see 'brian-dendrite models') or .toml path")
-        p.add_argument("--examples", type=int, default=None, help="training examples (default: --epochs epochs)")
-        p.add_argument("--epochs", type=float, default=1.0, help="epochs of 60,000 examples (default 1)")
-        p.add_argument("--test-examples", type=int, default=10000, help="test images (default 10000)")
-        p.add_argument("--test-every", type=int, default=None, metavar="N", help="test every N examples")
-        p.add_argument("--initial-test", action="store_true", help="test before training (paper)")
-        p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--target", choices=["cython", "numpy", "cpp_standalone"], default="cython",
-                       help="cython or numpy (Brian2 runtime), or cpp_standalone (compiled once, re-run per chunk)")
-        p.add_argument("--chunk-size", type=int, default=1000, help="examples per Brian2 run() and checkpoint")
-        p.add_argument("--data-dir", type=Path, default=None,
-                       help="folder with the MNIST files (default: $BRIAN_DENDRITE_DATA, else download/cache)")
-        p.add_argument("--output", type=Path, default=Path("run"), help="output directory (default ./run)")
-        p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --output")
-        p.add_argument("--kind", choices=["spiking", "rate"], default="spiking",
-                       help="the spiking network (default) or its rate abstraction (numpy)")
-        p.add_argument("--record", type=int, default=0, metavar="N",
-                       help="after training, record N more training examples (spikes, plateaus, potentials of "
-                            "10 neurons per layer) to OUTPUT/recording.npz, for 'export' and 'plot'")
-        p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p = sub.add_parser("train", help="train a network on MNIST and test it")
+    from .training import add_training_arguments
+
+    add_training_arguments(p)
 
     p = sub.add_parser("export", help="export a recording (OUTPUT/recording.npz of 'train --record') to NWB")
     p.add_argument("recording", type=Path, help="a recording.npz, or a run directory holding one")
@@ -79,13 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", type=Path, default=None, help="figure directory (default RUN/figures)")
 
     p = sub.add_parser("validate", help="compare the spiking network with the rate abstraction")
-    p.add_argument("--tier", choices=["fast", "full"], default="fast")
-    p.add_argument("--output", type=Path, default=Path("validation-report"))
-    p.add_argument("--data-dir", type=Path, default=None)
-    p.add_argument("--seed", type=int, default=0)
+    from .validation import add_validation_arguments
+
+    add_validation_arguments(p)
 
     p = sub.add_parser("sweep", help="a grid of model files x seeds as independent tasks on Dask")
-    from .sweeps.sweep import add_sweep_arguments
+    from .sweeps import add_sweep_arguments
 
     add_sweep_arguments(p)
 
@@ -101,8 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _cmd_train(args) -> int:
     from .datasets import load_mnist
-    from .model.parameters import load_model
-    from .training.trainer import Trainer
+    from .model import load_model
+    from .training import Trainer
 
     params = load_model(args.model)
     train_set = load_mnist("train", data_dir=args.data_dir)
@@ -111,7 +92,7 @@ def _cmd_train(args) -> int:
     if n < 1:
         raise ValueError(f"--examples/--epochs give {n} training examples; expected at least 1")
     if args.kind == "rate":
-        from .training.trainer import train_rate
+        from .training import train_rate
 
         summary = train_rate(params, train_set, test_set, args.output, n, seed=args.seed,
                              test_examples=args.test_examples, test_every=args.test_every,
@@ -158,8 +139,8 @@ def _recording_path(path: Path) -> Path:
 
 
 def _cmd_export(args) -> int:
-    from .io.export import to_nwb
-    from .simulation.recording import RunRecording
+    from .io import to_nwb
+    from .simulation import RunRecording
 
     src = _recording_path(args.recording)
     rec = RunRecording.load(src)
@@ -183,7 +164,7 @@ def _cmd_plot(args) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .model.initialization import Weights
+    from .model import Weights
     from .plotting import (
         plot_learning_curve,
         plot_potentials,
@@ -191,7 +172,7 @@ def _cmd_plot(args) -> int:
         plot_receptive_fields,
         plot_weight_histograms,
     )
-    from .simulation.recording import RunRecording
+    from .simulation import RunRecording
 
     run = args.run
     if not run.is_dir():
@@ -225,15 +206,13 @@ def _cmd_plot(args) -> int:
 
 
 def _cmd_validate(args) -> int:
-    from .validation.core import run_validation
+    from .validation import run_validation_from_args
 
-    report, passed = run_validation(args.tier, args.output, args.data_dir, args.seed)
-    print(json.dumps({"passed": passed, "report": str(args.output)}))
-    return 0 if passed else 1
+    return run_validation_from_args(args)
 
 
 def _cmd_sweep(args) -> int:
-    from .sweeps.sweep import run_sweep_from_args
+    from .sweeps import run_sweep_from_args
 
     return run_sweep_from_args(args)
 
@@ -242,9 +221,8 @@ def _cmd_test(args) -> int:
     import brian2
 
     from .datasets import load_mnist
-    from .model.initialization import Weights
-    from .model.parameters import ModelParameters, load_model
-    from .simulation.network import SpikingNetwork
+    from .model import ModelParameters, Weights, load_model
+    from .simulation import SpikingNetwork
 
     if args.model:
         params = load_model(args.model)
@@ -257,7 +235,7 @@ def _cmd_test(args) -> int:
     test_set = load_mnist("test", data_dir=args.data_dir)
     n = min(args.test_examples, len(test_set.labels))
     if args.target == "cpp_standalone":
-        from .training.trainer import build_directory
+        from .simulation import build_directory
 
         net = SpikingNetwork(params, weights=weights, seed=args.seed, device="cpp_standalone",
                              build_dir=build_directory(params, 1000))
@@ -270,7 +248,7 @@ def _cmd_test(args) -> int:
 
 
 def _cmd_models(args) -> int:
-    from .model.parameters import available_models, load_model
+    from .model import available_models, load_model
 
     if args.name is None:
         for name in available_models():
@@ -288,9 +266,9 @@ def _cmd_cell(args) -> int:
     import numpy as np
     from brian2 import Hz, ms
 
-    from .model.parameters import CellParameters, ProtocolParameters, load_model
+    from .model import CellParameters, ProtocolParameters, load_model
     from .plotting import plot_compartments
-    from .simulation.population import CellPopulation, PoissonDrive
+    from .simulation import CellPopulation, PoissonDrive
 
     brian2.prefs.codegen.target = args.target
     if args.model:
@@ -335,7 +313,7 @@ def main(argv=None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    from .model.parameters import ParameterError
+    from .model import ParameterError
 
     handlers = {"models": _cmd_models, "cell": _cmd_cell, "train": _cmd_train, "test": _cmd_test,
                 "export": _cmd_export, "plot": _cmd_plot, "validate": _cmd_validate, "sweep": _cmd_sweep}

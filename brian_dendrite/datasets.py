@@ -315,41 +315,51 @@ def load_mnist(
     if split not in _SPLITS:
         raise ValueError(f"unknown MNIST split {split!r}; valid choices are {sorted(_SPLITS)}.")
     directory, origin, user_chosen = _resolve_dir(data_dir)
-    download_requested = download
-    if download is None:
-        download = not user_chosen
-    names = _SPLITS[split]
+    paths = _locate(split, directory, origin, not user_chosen if download is None else download, download)
+    return _read_split(split, paths, directory, verify)
 
-    paths = {name: _find(directory, name) for name in names}
+
+def _locate(split: str, directory: Path, origin: str, download: bool, download_requested: bool | None) -> dict:
+    """The files of ``split`` in ``directory`` (name -> path), downloading missing ones if ``download``.
+
+    ``download_requested`` is the caller's ``download`` argument (None: not given), for the message of the
+    FileNotFoundError raised when files are missing and could not be downloaded.
+    """
+    paths = {name: _find(directory, name) for name in _SPLITS[split]}
     missing = [name for name, path in paths.items() if path is None]
+    if not missing:
+        return paths
+    failures: list[str] = []
+    if download:
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            failures.append(f"cannot create {directory}: {exc}")
+        else:
+            for name in missing:
+                path, errors = _download(name, directory)
+                failures.extend(errors)
+                paths[name] = path
+        missing = [name for name, path in paths.items() if path is None]
     if missing:
-        failures: list[str] = []
+        listed = ", ".join(f"{name}[.gz]" for name in missing)
+        message = f"MNIST {split} file(s) missing: {listed}; looked in {directory} (from {origin})."
         if download:
-            try:
-                directory.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                failures.append(f"cannot create {directory}: {exc}")
-            else:
-                for name in missing:
-                    path, errors = _download(name, directory)
-                    failures.extend(errors)
-                    paths[name] = path
-            missing = [name for name, path in paths.items() if path is None]
-        if missing:
-            listed = ", ".join(f"{name}[.gz]" for name in missing)
-            message = f"MNIST {split} file(s) missing: {listed}; looked in {directory} (from {origin})."
-            if download:
-                message += " Download failed: " + "; ".join(failures) + "."
-            elif download_requested is None:
-                message += (
-                    " Nothing was downloaded: automatic download only fills the cache folder "
-                    f"({_cache_dir()}); pass download=True to download into {directory}."
-                )
-            else:
-                message += " Downloading was disabled (download=False)."
-            raise FileNotFoundError(f"{message} {_HOW_TO_POINT}")
+            message += " Download failed: " + "; ".join(failures) + "."
+        elif download_requested is None:
+            message += (
+                " Nothing was downloaded: automatic download only fills the cache folder "
+                f"({_cache_dir()}); pass download=True to download into {directory}."
+            )
+        else:
+            message += " Downloading was disabled (download=False)."
+        raise FileNotFoundError(f"{message} {_HOW_TO_POINT}")
+    return paths
 
-    images_name, labels_name = names
+
+def _read_split(split: str, paths: dict, directory: Path, verify: bool) -> MNIST:
+    """Parse and check the two files of ``split`` (:func:`load_mnist`'s Raises) into an :class:`MNIST`."""
+    images_name, labels_name = _SPLITS[split]
     images_path, labels_path = paths[images_name], paths[labels_name]
     images_data = _read_idx(images_path)
     labels_data = _read_idx(labels_path)
@@ -423,7 +433,15 @@ def validate_dataset(
 
     images = np.asarray(images)
     labels = np.asarray(labels)
+    _check_shapes(images, labels, n_input, n_classes)
+    images = images.astype(np.float64, copy=False)
+    _check_pixels(images)
+    _check_labels(labels, n_classes)
+    return images, labels.astype(np.int64, copy=False)
 
+
+def _check_shapes(images: np.ndarray, labels: np.ndarray, n_input: int, n_classes: int) -> None:
+    """:func:`validate_dataset`'s checks of the image type and of the shapes of images and labels."""
     if images.dtype.kind not in "biuf":
         raise ValueError(f"images must be a real numeric array; got dtype {images.dtype}.")
     if images.ndim != 2 or images.shape[1] != n_input:
@@ -443,7 +461,9 @@ def validate_dataset(
     if images.shape[0] == 0:
         raise ValueError("the data set is empty (0 images).")
 
-    images = images.astype(np.float64, copy=False)
+
+def _check_pixels(images: np.ndarray) -> None:
+    """:func:`validate_dataset`'s checks of the pixel values (float64 images): finite, in [0, 1]."""
     if not np.isfinite(images).all():
         nan = np.isnan(images)
         inf = np.isinf(images)
@@ -464,6 +484,9 @@ def validate_dataset(
             message += " Raw 8-bit pixels must be divided by 255."
         raise ValueError(message)
 
+
+def _check_labels(labels: np.ndarray, n_classes: int) -> None:
+    """:func:`validate_dataset`'s checks of the label values: whole numbers in ``0 .. n_classes - 1``."""
     if labels.dtype.kind == "f":
         whole = np.isfinite(labels) & (labels == np.round(labels))
         if not whole.all():
@@ -481,4 +504,3 @@ def validate_dataset(
             f"labels must lie in 0..{n_classes - 1}; {int(out.sum())} value(s) are outside, "
             f"the first is labels[{first}] = {labels[first]}."
         )
-    return images, labels.astype(np.int64, copy=False)

@@ -9,7 +9,7 @@ from conftest import mnist_dir
 from brian_dendrite.datasets import load_mnist
 from brian_dendrite.model.initialization import initial_weights
 from brian_dendrite.model.parameters import load_model
-from brian_dendrite.rate.network import RateNetwork
+from brian_dendrite.rate import RateNetwork
 from brian_dendrite.validation.settling import settling_fidelity
 
 
@@ -70,7 +70,7 @@ def test_settling_fidelity_rejects_bad_arguments(data):
 
 
 def test_settling_script_writes_appends_and_renders(tmp_path):
-    """validation/settling.py end to end on a tiny configuration (one phase length, 2 x 3 examples)."""
+    """validation/studies/settling/settling.py end to end on a tiny configuration (one phase length, 2 x 3 examples)."""
     import json
 
     from conftest import validation_script
@@ -109,9 +109,9 @@ def twin_data(data):
 
 def test_mean_field_training_follows_the_spiking_trainer(twin_data, tmp_path, monkeypatch):
     """Same initial weights, example order and per-chunk phase lengths as Trainer / SpikingNetwork.train_chunk."""
+    from brian_dendrite import validation
     from brian_dendrite.model.schedule import PhaseSchedule
     from brian_dendrite.training.mean_field import train_mean_field
-    from brian_dendrite.validation import core as validation
 
     params = _params("one_hidden_truncated_kernel_gain")
     train, test = twin_data

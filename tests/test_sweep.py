@@ -12,16 +12,10 @@ from brian2 import ms
 from conftest import mnist_dir
 
 from brian_dendrite.model.parameters import available_models, load_model
-from brian_dendrite.sweeps.sweep import (
-    PAPER_TEST_ERRORS,
-    RESULT_COLUMNS,
-    _client_side_failure,
-    add_sweep_arguments,
-    format_table,
-    parse_models,
-    parse_seeds,
-    run_sweep_from_args,
-)
+from brian_dendrite.paper import TEST_ERRORS
+from brian_dendrite.sweeps import RESULT_COLUMNS, add_sweep_arguments, format_table, run_sweep_from_args
+from brian_dendrite.sweeps._runner import _client_side_failure
+from brian_dendrite.training import parse_models, parse_seeds
 
 # name -> (hidden, learning rates, feedback, sparse gain, g_A in 1/ms, stochastic plateau)
 CONDITIONS = {
@@ -60,7 +54,7 @@ def test_condition_model_files(name):
 
 
 def test_condition_descriptions_cite_the_paper_numbers():
-    for name, value in PAPER_TEST_ERRORS.items():
+    for name, value in TEST_ERRORS.items():
         assert f"{value} %" in load_model(name).description
     assert "4.1 %" in load_model("sparse_feedback").description  # the regular network it is compared with
     assert load_model("two_hidden_apical_0_05").cell.k_B == pytest.approx(0.8)
@@ -224,7 +218,7 @@ def test_sweep_spiking_one_worker_two_seeds_and_resume(tmp_path, target):
 
 
 def test_dask_malloc_setting_is_undone(monkeypatch):
-    from brian_dendrite.sweeps.sweep import _undo_dask_malloc_settings
+    from brian_dendrite.sweeps._tasks import _undo_dask_malloc_settings
 
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
     _undo_dask_malloc_settings()
@@ -236,7 +230,7 @@ def test_dask_malloc_setting_is_undone(monkeypatch):
 def test_summary_parameters_written_before_a_new_field_still_match():
     """A run finished before a parameter field existed answers a task that uses the field's default."""
     from brian_dendrite.model.parameters import load_model
-    from brian_dendrite.sweeps.sweep import _same_parameters
+    from brian_dendrite.sweeps._tasks import _same_parameters
 
     params = load_model("one_hidden")
     saved = json.loads(json.dumps(params.to_dict()))
@@ -251,3 +245,26 @@ def test_summary_parameters_written_before_a_new_field_still_match():
     changed["cell"]["no_such_field"] = 1
     assert not _same_parameters(changed, params)
     assert not _same_parameters(None, params)
+
+
+def test_paper_numbers_are_the_papers_conditions_with_their_sources():
+    from brian_dendrite.paper import REPORTED, STATEMENTS
+
+    # MODEL.md section 3: the test errors (%) the paper's text states after 60 epochs
+    assert TEST_ERRORS == {"no_hidden": 8.3, "one_hidden": 4.1, "two_hidden": 3.2, "sparse_feedback": 3.7,
+                           "symmetric_feedback": 3.6}
+    assert set(TEST_ERRORS) | set(STATEMENTS) == set(REPORTED)
+    for name, reported in REPORTED.items():
+        assert name in available_models()
+        assert "Fig." in reported.source
+
+
+def test_train_and_sweep_share_the_training_options():
+    from brian_dendrite.cli import build_parser
+
+    train = build_parser().parse_args(["train"])
+    sweep = build_parser().parse_args(["sweep", "--models", "one_hidden"])
+    for option in ("kind", "target", "examples", "epochs", "test_examples", "test_every", "initial_test",
+                   "chunk_size", "data_dir"):
+        assert getattr(train, option) == getattr(sweep, option), option
+    assert (train.model, train.seed) == ("one_hidden", 0) and (sweep.models, sweep.seeds) == (["one_hidden"], [0])

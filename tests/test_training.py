@@ -13,7 +13,7 @@ from brian_dendrite.cli import main
 from brian_dendrite.datasets import load_mnist
 from brian_dendrite.model.initialization import Weights
 from brian_dendrite.model.parameters import load_model
-from brian_dendrite.training.trainer import Trainer
+from brian_dendrite.training import Trainer
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +164,7 @@ def test_cli_help():
 
 
 def _rate_args(tmp_path, name, n, **kw):
-    from brian_dendrite.training.trainer import train_rate
+    from brian_dendrite.training import train_rate
 
     train, test = kw.pop("mnist")
     p = load_model("noisy_symmetric_feedback")  # the one condition whose rate network draws random numbers
@@ -175,7 +175,7 @@ def _rate_args(tmp_path, name, n, **kw):
 
 def test_rate_training_resumes_exactly_after_an_interruption(mnist, tmp_path, monkeypatch):
     """Interrupted after 400 of 700 examples (epoch boundary at 500 inside), resumed: same weights and history."""
-    from brian_dendrite.rate.network import RateNetwork
+    from brian_dendrite.rate import RateNetwork
 
     fn, args, kw = _rate_args(tmp_path, "full", 700, mnist=mnist)
     full = fn(*args, **kw)

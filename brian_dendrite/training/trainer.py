@@ -13,67 +13,36 @@ uninterrupted one on the same target.
 The output directory receives ``checkpoint.npz``, ``weights.npz`` (final) and
 ``summary.json`` (test errors over training, throughput, parameters, seed,
 versions).
+
+The file names and what the three training loops share are in :mod:`._common`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import platform
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from ..model import ModelParameters, Weights
-from ..provenance import json_default, save_npz_atomic, versions, write_json_atomic
-from ..simulation import SpikingNetwork
+from ..datasets import validate_dataset
+from ..model import ModelParameters
+from ..provenance import versions, write_json_atomic
+from ..simulation import SpikingNetwork, build_directory
+from ._common import (
+    CHECKPOINT,
+    FINAL_WEIGHTS,
+    SUMMARY,
+    check_output_dir,
+    example_order,
+    read_checkpoint,
+    resumed_code_history,
+    save_checkpoint,
+)
 
-__all__ = ["Trainer", "train_rate"]
+__all__ = ["Trainer"]
 
 logger = logging.getLogger("brian2.brian_dendrite.training")
-
-CHECKPOINT = "checkpoint.npz"
-SUMMARY = "summary.json"
-FINAL_WEIGHTS = "weights.npz"
-
-
-def build_directory(params: ModelParameters, chunk_size: int) -> Path:
-    """Cache directory of a cpp_standalone build, keyed by what determines the generated code.
-
-    The key hashes the parameters (they are compiled in as constants), the chunk
-    size (it fixes array shapes and the run length) and the versions of Brian2,
-    brian_dendrite and Python. Under ``$BRIAN_DENDRITE_BUILD_CACHE`` if set, else
-    ``$XDG_CACHE_HOME/brian_dendrite/builds`` (``~/.cache/...``).
-    """
-    import hashlib
-
-    import brian2
-
-    from .. import __version__
-
-    key = json.dumps([params.to_toml(), int(chunk_size), brian2.__version__, __version__, platform.python_version()])
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    root = os.environ.get("BRIAN_DENDRITE_BUILD_CACHE")
-    if not root:
-        root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "brian_dendrite" / "builds"
-    path = Path(root) / f"{params.name}-{digest}"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def check_output_dir(path: Path) -> Path:
-    """Create *path* if needed and check that files can be written there."""
-    path = Path(path)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-", delete=True)
-        probe.close()
-    except OSError as err:
-        raise ValueError(f"output directory {path} is not writable: {err}") from None
-    return path
 
 
 class Trainer:
@@ -97,8 +66,6 @@ class Trainer:
     def __init__(self, params: ModelParameters, train_set, test_set, output_dir, seed: int = 0,
                  chunk_size: int = 1000, test_examples: int = 10000, test_every: int | None = None,
                  target: str = "cython"):
-        from ..datasets import validate_dataset
-
         self.params = params
         self.train_images, self.train_labels = validate_dataset(train_set.images, train_set.labels,
                                                                 n_input=params.network.n_input,
@@ -137,20 +104,20 @@ class Trainer:
         return self.output_dir / CHECKPOINT
 
     def save_checkpoint(self) -> None:
-        arrays = {f"weights/{k}": v for k, v in self.network.get_weights().to_arrays().items()}
-        arrays.update({f"state/{k}": v for k, v in self.network.get_state().items()})
+        """Write the weights, the network state and the progress to :attr:`checkpoint_path` atomically."""
+        weights = self.network.get_weights()
+        state = {f"state/{k}": v for k, v in self.network.get_state().items()}
         meta = {"progress": self.progress, "history": self.history, "seed": self.seed,
                 "chunk_size": self.chunk_size, "params": self.params.to_toml(), "target": self.target,
                 "code_history": self.code_history}
-        arrays["meta"] = np.array(json.dumps(meta, default=json_default))
-        save_npz_atomic(self.checkpoint_path, arrays)
+        save_checkpoint(self.checkpoint_path, weights, meta, state)
 
     def resume(self) -> bool:
         """Load the last checkpoint of the output directory; False if there is none."""
         path = self.checkpoint_path
         if not path.exists():
             return False
-        meta, weights, state = _read_checkpoint(path)
+        meta, weights, state = read_checkpoint(path)
         if meta.get("kind", "spiking") != "spiking":
             raise ValueError(f"checkpoint {path} is from {meta['kind']} training, not the spiking network; "
                              "use another output directory")
@@ -165,14 +132,13 @@ class Trainer:
         self.network.set_state(state)
         self.progress = meta["progress"]
         self.history = meta["history"]
-        self.code_history = _resumed_code_history(meta, self.versions, self.progress["examples"])
+        self.code_history = resumed_code_history(meta, self.versions, self.progress["examples"])
         logger.info(f"resumed from {path} after {self.progress['examples']} examples")
         return True
 
     # ---------------------------------------------------------------- running
     def _order(self, epoch: int) -> np.ndarray:
-        rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0xE0, epoch]))
-        return rng.permutation(len(self.train_labels))
+        return example_order(self.seed, epoch, len(self.train_labels))
 
     def test(self) -> float:
         n = self.test_examples
@@ -247,134 +213,3 @@ class Trainer:
         }
         write_json_atomic(self.output_dir / SUMMARY, summary)
         return summary
-
-
-def _resumed_code_history(meta: dict, current: dict, examples: int) -> list[dict]:
-    """A checkpoint's ``code_history``, extended by ``current`` if other code resumes it."""
-    previous = meta.get("code_history") or [
-        {"from_examples": 0, "git_commit": None, "note": "checkpoint written before code provenance was kept"}]
-    history = list(previous)
-    last = {k: v for k, v in previous[-1].items() if k != "from_examples"}
-    if last != current:
-        history.append({"from_examples": examples, **current})
-    return history
-
-
-def _read_checkpoint(path: Path) -> tuple[dict, Weights, dict]:
-    """``(meta, weights, state arrays)`` of a checkpoint, or a ValueError naming the file."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(str(data["meta"]))
-            weights = Weights.from_arrays({k.split("/", 1)[1]: data[k] for k in data.files if k.startswith("weights/")})
-            state = {k.split("/", 1)[1]: data[k] for k in data.files if k.startswith("state/")}
-    except (OSError, ValueError, KeyError) as err:
-        raise ValueError(f"checkpoint {path} is unreadable or corrupt: {err}") from None
-    return meta, weights, state
-
-
-def training_arrays(params: ModelParameters, train_set, test_set, test_examples: int):
-    """Validated ``(images, labels, test_images, test_labels)``; the test set cut to ``test_examples``."""
-    from ..datasets import validate_dataset
-
-    net = params.network
-    images, labels = validate_dataset(train_set.images, train_set.labels, n_input=net.n_input,
-                                      n_classes=net.n_output)
-    t_images, t_labels = validate_dataset(test_set.images, test_set.labels, n_input=net.n_input,
-                                          n_classes=net.n_output)
-    n_test = min(int(test_examples), len(t_labels))
-    return images, labels, t_images[:n_test], t_labels[:n_test]
-
-
-def train_rate(params: ModelParameters, train_set, test_set, output_dir, n_examples: int, seed: int = 0,
-               test_examples: int = 10000, test_every: int | None = None, initial_test: bool = False) -> dict:
-    """Train the rate abstraction like :class:`Trainer` trains the spiking network.
-
-    Same initial weights (``SeedSequence([seed, 0xD1])``), same example order
-    (``SeedSequence([seed, 0xE0, epoch])`` per epoch), same summary format, so a
-    user can compare the two on one configuration. The network's own random
-    numbers (the redrawn noise of ``noisy_symmetric`` feedback) come from
-    ``SeedSequence([seed, 0xD2])``.
-
-    After every test point (every ``test_every`` examples, at the end of every
-    epoch and at the end) the weights, the random-number state and the history are
-    written to ``checkpoint.npz`` in ``output_dir``, atomically; a later call with the
-    same parameters, seed and ``test_every`` resumes from it (and trains on up to
-    ``n_examples``) and gives the same result as an uninterrupted run.
-    """
-    from ..model import initial_weights
-    from ..rate import RateNetwork
-
-    output_dir = check_output_dir(output_dir)
-    images, labels, t_images, t_labels = training_arrays(params, train_set, test_set, test_examples)
-    n_test = len(t_labels)
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 0xD2]))
-    started_versions = versions()
-    code_history = [{"from_examples": 0, **started_versions}]
-    history = []
-    done, epoch, offset, secs = 0, 0, 0, 0.0
-    path = output_dir / CHECKPOINT
-    if path.exists():
-        meta, weights, _ = _read_checkpoint(path)
-        saved = ModelParameters.from_toml(meta["params"], source=f"{path} (meta)")
-        if saved != params or meta.get("kind") != "rate":
-            raise ValueError(f"checkpoint {path} was written for another run ({meta.get('kind', 'spiking')} "
-                             f"training of {saved.name}); use another output directory or the same model")
-        if meta["seed"] != seed or meta["test_every"] != test_every or meta["examples"] > n_examples:
-            raise ValueError(f"checkpoint {path} has seed {meta['seed']}, test_every {meta['test_every']} and "
-                             f"{meta['examples']} examples; this run asks for seed {seed}, test_every {test_every} "
-                             f"and {n_examples} examples: the first two must match and it cannot train fewer")
-        rng.bit_generator.state = meta["rng_state"]
-        done, epoch, offset, secs = meta["examples"], meta["epoch"], meta["offset"], meta["train_seconds"]
-        history = meta["history"]
-        code_history = _resumed_code_history(meta, started_versions, done)
-        logger.info(f"resumed rate training from {path} after {done} examples")
-    else:
-        weights = initial_weights(params, np.random.default_rng(np.random.SeedSequence([seed, 0xD1])))
-    net = RateNetwork(params, weights, rng=rng)
-    net.examples_seen = done
-
-    def test(done):
-        t0 = time.perf_counter()
-        err = net.test_error(t_images, t_labels)
-        history.append({"examples": done, "test_error": float(err), "test_images": n_test,
-                        "test_seconds": time.perf_counter() - t0})
-
-    def checkpoint():
-        arrays = {f"weights/{k}": v for k, v in net.weights.to_arrays().items()}
-        meta = {"kind": "rate", "examples": done, "epoch": epoch, "offset": offset, "train_seconds": secs,
-                "history": history, "seed": seed, "test_every": test_every, "params": params.to_toml(),
-                "rng_state": rng.bit_generator.state, "code_history": code_history}
-        arrays["meta"] = np.array(json.dumps(meta, default=json_default))
-        save_npz_atomic(path, arrays)
-
-    if initial_test and done == 0:
-        test(0)
-    while done < n_examples:
-        order = np.random.default_rng(np.random.SeedSequence([seed, 0xE0, epoch])).permutation(len(labels))
-        take = order[: min(len(order), offset + n_examples - done)]
-        step = test_every or len(take)
-        while offset < len(take):
-            idx = take[offset : offset + step]
-            t0 = time.perf_counter()
-            net.train(images[idx], labels[idx])
-            secs += time.perf_counter() - t0
-            done += len(idx)
-            offset += len(idx)
-            if offset >= len(order):
-                epoch, offset = epoch + 1, 0
-            test(done)
-            checkpoint()
-            if offset == 0:
-                break
-    if not history or history[-1]["examples"] != done:
-        test(done)
-    net.weights.save(output_dir / FINAL_WEIGHTS)
-    summary = {
-        "model": params.name, "kind": "rate", "target": "numpy", "seed": seed, "chunk_size": None,
-        "examples_trained": done, "epochs_completed": done / len(labels), "train_seconds": secs,
-        "ms_per_example": 1000 * secs / done if done else None, "ms_per_example_median_chunk": None,
-        "test_history": history, "final_test_error": history[-1]["test_error"],
-        "parameters": params.to_dict(), "versions": started_versions, "code_history": code_history,
-    }
-    write_json_atomic(output_dir / SUMMARY, summary)
-    return summary

@@ -1,0 +1,40 @@
+"""``brian-dendrite sweep`` on the command line: its options and the call they make."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..training import add_training_arguments
+from ._runner import run_sweep
+from ._table import format_table
+
+
+def add_sweep_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the options of ``brian-dendrite sweep`` to *parser* (an argparse (sub)parser).
+
+    Those of the training runs (:func:`brian_dendrite.training.add_training_arguments`
+    for a grid: ``--models``, ``--seeds``, ``--kind``, ...) and those of the cluster,
+    ``--workers`` and ``--scheduler``.
+    """
+    add_training_arguments(parser, grid=True)
+    parser.add_argument("--workers", type=int, default=None, metavar="N",
+                        help="worker processes of the local cluster (default: the number of cores)")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="connect to an existing Dask scheduler (e.g. tcp://host:8786, from dask-jobqueue) "
+                             "instead of starting a local cluster")
+    return parser
+
+
+def run_sweep_from_args(args: argparse.Namespace) -> int:
+    """Run ``brian-dendrite sweep`` from parsed arguments; 0 if every task succeeded, else 1."""
+    rows = run_sweep(
+        args.models, args.seeds, kind=args.kind, target=args.target, examples=args.examples,
+        epochs=args.epochs, test_examples=args.test_examples, test_every=args.test_every,
+        initial_test=getattr(args, "initial_test", False), chunk_size=getattr(args, "chunk_size", 1000),
+        data_dir=args.data_dir, output=args.output, workers=args.workers, scheduler=args.scheduler,
+    )
+    print(format_table(rows))
+    out = Path(args.output)
+    print(f"results: {out / 'results.csv'} and {out / 'results.json'}")
+    return 0 if all(r["status"] in ("done", "skipped") for r in rows) else 1
