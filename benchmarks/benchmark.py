@@ -48,7 +48,7 @@ def worker(args) -> dict:
     import numpy as np
 
     from brian_dendrite.datasets import load_mnist
-    from brian_dendrite.model.parameters import load_model
+    from brian_dendrite.model import load_model
 
     params = load_model(args.model)
     train = load_mnist("train", data_dir=args.data_dir)
@@ -56,8 +56,8 @@ def worker(args) -> dict:
     out = {"target": args.target, "model": args.model, "chunk": args.chunk}
     n = args.chunk
     if args.target == "rate":
-        from brian_dendrite.model.initialization import initial_weights
-        from brian_dendrite.rate.network import RateNetwork
+        from brian_dendrite.model import initial_weights
+        from brian_dendrite.rate import RateNetwork
 
         net = RateNetwork(params, initial_weights(params, np.random.default_rng(0)))
         per = []
@@ -72,7 +72,7 @@ def worker(args) -> dict:
         out["ms_per_test_image"] = 1000 * out["test_10000_images_s"] / 10000
         out["peak_rss_mb"] = _peak_rss_mb()
         return out
-    from brian_dendrite.simulation.network import SpikingNetwork
+    from brian_dendrite.simulation import SpikingNetwork
 
     t0 = time.perf_counter()
     if args.target == "cpp_standalone":
@@ -109,7 +109,7 @@ def worker(args) -> dict:
         out["profile_idle_us_per_step"] = {k: 1e6 * v / steps for k, v in net.profile_seconds.items()}
     # the first runtime chunk includes code generation and the Cython compile
     out["first_chunk_s"] = first
-    from brian_dendrite.model.schedule import draw_phase_lengths
+    from brian_dendrite.model import draw_phase_lengths
 
     phases = draw_phase_lengths(10**5, params.protocol, params.cell.dt, np.random.default_rng(1))
     out["steps_per_train_example"] = 2 * float(phases.mean())  # forward + target phase

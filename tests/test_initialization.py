@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from brian_dendrite import ModelParameters, NetworkParameters
-from brian_dendrite.model.initialization import (
+from brian_dendrite.model import (
     UNIFORM_SD_FACTOR,
     Weights,
     initial_weights,

@@ -15,9 +15,8 @@ from brian2 import SpikeMonitor, StateMonitor, ms
 from conftest import mnist_dir
 
 from brian_dendrite.datasets import load_mnist
-from brian_dendrite.model.parameters import load_model
-from brian_dendrite.model.schedule import PhaseSchedule
-from brian_dendrite.simulation.network import SpikingNetwork
+from brian_dendrite.model import PhaseSchedule, load_model
+from brian_dendrite.simulation import SpikingNetwork
 
 #: Window sums of ~20 float64 values and one multiply: agreement to 1e-9 relative
 #: (absolute 1e-12) leaves room only for rounding, not for a wrong window or factor.

@@ -10,11 +10,14 @@ import numpy as np
 import pytest
 from brian2 import Hz, Network, SpikeGeneratorGroup, StateMonitor, ms
 
-from brian_dendrite.model.neurons import pyramidal_group
-from brian_dendrite.model.parameters import CellParameters, ProtocolParameters
-from brian_dendrite.model.schedule import PhaseSchedule
-from brian_dendrite.model.synapses import kernel_synapses
-from brian_dendrite.simulation.population import CellPopulation, PoissonDrive
+from brian_dendrite.model import (
+    CellParameters,
+    PhaseSchedule,
+    ProtocolParameters,
+    kernel_synapses,
+    pyramidal_group,
+)
+from brian_dendrite.simulation import CellPopulation, PoissonDrive
 
 #: Float64 arithmetic of a few hundred steps: anything above ~1e-12 is a model error.
 FLOAT_TOL = 1e-9

@@ -14,7 +14,7 @@ from brian_dendrite import (
     available_models,
     load_model,
 )
-from brian_dendrite.model.units import parse_quantity
+from brian_dendrite.model import parse_quantity
 
 
 def test_paper_defaults():

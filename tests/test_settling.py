@@ -7,10 +7,9 @@ import pytest
 from conftest import mnist_dir
 
 from brian_dendrite.datasets import load_mnist
-from brian_dendrite.model.initialization import initial_weights
-from brian_dendrite.model.parameters import load_model
+from brian_dendrite.model import initial_weights, load_model
 from brian_dendrite.rate import RateNetwork
-from brian_dendrite.validation.settling import settling_fidelity
+from brian_dendrite.validation import settling_fidelity
 
 
 @pytest.fixture(scope="module")
@@ -110,8 +109,8 @@ def twin_data(data):
 def test_mean_field_training_follows_the_spiking_trainer(twin_data, tmp_path, monkeypatch):
     """Same initial weights, example order and per-chunk phase lengths as Trainer / SpikingNetwork.train_chunk."""
     from brian_dendrite import validation
-    from brian_dendrite.model.schedule import PhaseSchedule
-    from brian_dendrite.training.mean_field import train_mean_field
+    from brian_dendrite.model import PhaseSchedule
+    from brian_dendrite.training import train_mean_field
 
     params = _params("one_hidden_truncated_kernel_gain")
     train, test = twin_data
@@ -138,15 +137,15 @@ def test_mean_field_training_follows_the_spiking_trainer(twin_data, tmp_path, mo
         sched = PhaseSchedule.training(labels, params.protocol, params.cell.dt, rng)
         np.testing.assert_array_equal(lengths.ravel(), sched.phase_table[:, 1])
     # the test is the rate model's on the final weights
-    from brian_dendrite.model.initialization import Weights
+    from brian_dendrite.model import Weights
 
     w = Weights.load(tmp_path / "mean_field_weights.npz", params)
     assert s["final_test_error"] == RateNetwork(params, w).test_error(test.images, test.labels)
 
 
 def test_mean_field_training_resumes_exactly(twin_data, tmp_path):
-    from brian_dendrite.model.initialization import Weights
-    from brian_dendrite.training.mean_field import train_mean_field
+    from brian_dendrite.model import Weights
+    from brian_dendrite.training import train_mean_field
 
     params = _params("one_hidden_truncated_kernel_gain")
     train, test = twin_data
@@ -167,7 +166,7 @@ def test_mean_field_training_resumes_exactly(twin_data, tmp_path):
 
 
 def test_mean_field_training_refuses_what_it_does_not_model(twin_data, tmp_path):
-    from brian_dendrite.training.mean_field import train_mean_field
+    from brian_dendrite.training import train_mean_field
 
     train, test = twin_data
     for model in ("symmetric_feedback", "stochastic_plateau"):

@@ -25,8 +25,8 @@ SCRIPT = textwrap.dedent(
     from brian2 import ms, set_device, device, prefs
     prefs.devices.cpp_standalone.extra_make_args_unix = ["-j2"]
     set_device("cpp_standalone", directory=tempfile.mkdtemp(), build_on_run=True)
-    from brian_dendrite.model.parameters import CellParameters
-    from brian_dendrite.simulation.population import CellPopulation
+    from brian_dendrite.model import CellParameters
+    from brian_dendrite.simulation import CellPopulation
     cell = CellParameters(g_A=0.05 / ms)
     pop = CellPopulation("pyramidal", 3, cell=cell, basal_bias=[-2.0, 0.5, 3.0], apical_bias=[1.0, -1.0, 0.0],
                          phases=[("forward", 100 * ms), ("target", 100 * ms)])
@@ -56,8 +56,8 @@ NETWORK_SCRIPT = textwrap.dedent(
     import json, sys
     import numpy as np
     from brian_dendrite.datasets import load_mnist
-    from brian_dendrite.simulation.network import SpikingNetwork
-    from brian_dendrite.model.parameters import load_model
+    from brian_dendrite.simulation import SpikingNetwork
+    from brian_dendrite.model import load_model
     build, data = sys.argv[1], sys.argv[2]
     p = load_model("one_hidden")
     p = p.replace(network=p.network.replace(hidden=(30,)))
@@ -108,8 +108,8 @@ RESUME_SCRIPT = textwrap.dedent(
     import sys
     import numpy as np
     from brian_dendrite.datasets import load_mnist
-    from brian_dendrite.model.parameters import load_model
-    from brian_dendrite.training.trainer import Trainer
+    from brian_dendrite.model import load_model
+    from brian_dendrite.training import Trainer
     out, data, n, resume = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
     p = load_model("one_hidden")
     p = p.replace(network=p.network.replace(hidden=(30,)))
@@ -129,7 +129,7 @@ RESUME_SCRIPT = textwrap.dedent(
 def test_resume_under_cpp_standalone(tmp_path, monkeypatch):
     from conftest import mnist_dir
 
-    from brian_dendrite.model.initialization import Weights
+    from brian_dendrite.model import Weights
 
     monkeypatch.setenv("BRIAN_DENDRITE_BUILD_CACHE", str(tmp_path / "cache"))
 

@@ -11,7 +11,7 @@ import pytest
 from brian2 import ms
 from conftest import mnist_dir
 
-from brian_dendrite.model.parameters import available_models, load_model
+from brian_dendrite.model import available_models, load_model
 from brian_dendrite.paper import TEST_ERRORS
 from brian_dendrite.sweeps import RESULT_COLUMNS, add_sweep_arguments, format_table, run_sweep_from_args
 from brian_dendrite.sweeps._runner import _client_side_failure
@@ -229,7 +229,7 @@ def test_dask_malloc_setting_is_undone(monkeypatch):
 
 def test_summary_parameters_written_before_a_new_field_still_match():
     """A run finished before a parameter field existed answers a task that uses the field's default."""
-    from brian_dendrite.model.parameters import load_model
+    from brian_dendrite.model import load_model
     from brian_dendrite.sweeps._tasks import _same_parameters
 
     params = load_model("one_hidden")

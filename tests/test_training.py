@@ -11,8 +11,7 @@ from conftest import mnist_dir
 
 from brian_dendrite.cli import main
 from brian_dendrite.datasets import load_mnist
-from brian_dendrite.model.initialization import Weights
-from brian_dendrite.model.parameters import load_model
+from brian_dendrite.model import Weights, load_model
 from brian_dendrite.training import Trainer
 
 

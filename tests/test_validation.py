@@ -22,8 +22,15 @@ from brian2 import Network, SpikeGeneratorGroup, StateMonitor, ms
 from conftest import mnist_dir
 
 from brian_dendrite import validation as val
-from brian_dendrite.model import effective_kernel_masses, psp_kernels, soma_kernel, window_variance_factor
-from brian_dendrite.model.parameters import CellParameters, ProtocolParameters, load_model
+from brian_dendrite.model import (
+    CellParameters,
+    ProtocolParameters,
+    effective_kernel_masses,
+    load_model,
+    psp_kernels,
+    soma_kernel,
+    window_variance_factor,
+)
 from brian_dendrite.rate import RateNetwork, sigma
 from brian_dendrite.validation import runner
 from brian_dendrite.validation.spike_trains import _bernoulli_reference, _cv_of_windows
@@ -105,9 +112,7 @@ def test_psp_kernels_match_the_simulation(numpy_target, kernel, gain):
     soma_kernel('hidden') and the recorded V_basal the trace kernel, step by step
     (agreement to rounding: 1e-12).
     """
-    from brian_dendrite.model.neurons import pyramidal_group
-    from brian_dendrite.model.schedule import PhaseSchedule
-    from brian_dendrite.model.synapses import kernel_synapses
+    from brian_dendrite.model import PhaseSchedule, kernel_synapses, pyramidal_group
 
     cell, protocol = CellParameters(kernel=kernel, kernel_gain=gain), ProtocolParameters()
     arrays = PhaseSchedule.from_phases([("idle", 120, 0, 0)], protocol).timed_arrays()
@@ -155,7 +160,7 @@ def test_mean_field_converges_to_rate_model():
     params = load_model("one_hidden")
     params = params.replace(network=params.network.replace(hidden=(20,)))
     rng = np.random.default_rng(3)
-    from brian_dendrite.model.initialization import initial_weights
+    from brian_dendrite.model import initial_weights
 
     W = initial_weights(params, rng)
     images = rng.random((4, 784)) * (rng.random((4, 784)) < 0.2)
@@ -176,7 +181,7 @@ def test_mean_field_converges_to_rate_model():
 def test_stationary_noise_shapes_and_bernoulli_limit():
     params = load_model("one_hidden")
     params = params.replace(network=params.network.replace(hidden=(30,)))
-    from brian_dendrite.model.initialization import initial_weights
+    from brian_dendrite.model import initial_weights
 
     rng = np.random.default_rng(0)
     W = initial_weights(params, rng)

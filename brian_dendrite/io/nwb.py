@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..paper import DOI
 from ..provenance import versions
 from ..simulation import RunRecording
 from ._common import check_layers, model_info, phase_name, seconds, stimulus_of
@@ -25,8 +26,8 @@ __all__ = ["PAPER_DOI", "simulated_subject", "to_nwb"]
 
 logger = logging.getLogger("brian2.brian_dendrite.io")
 
-#: Guerguiev, Lillicrap & Richards (2017), eLife 6:e22901.
-PAPER_DOI = "doi:10.7554/eLife.22901"
+#: Guerguiev, Lillicrap & Richards (2017), eLife 6:e22901, as NWB's ``related_publications`` wants it.
+PAPER_DOI = f"doi:{DOI}"
 
 
 def simulated_subject(recording: RunRecording):

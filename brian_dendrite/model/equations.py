@@ -32,6 +32,8 @@ from __future__ import annotations
 
 from brian2 import Equations
 
+from .schedule import FORWARD, TARGET
+
 __all__ = [
     "trace_equations",
     "own_trace_equations",
@@ -153,9 +155,9 @@ def teaching_from_schedule() -> Equations:
     """Teaching conductances driven by the schedule: in the target phase the
     neuron of the example's label gets ``g_E = g_teach``, all others ``g_I = g_teach``."""
     return Equations(
-        """
-        g_E = g_teach * int(phase == 1) * int(label == class_index) : 1/second
-        g_I = g_teach * int(phase == 1) * int(label != class_index) : 1/second
+        f"""
+        g_E = g_teach * int(phase == {TARGET}) * int(label == class_index) : 1/second
+        g_I = g_teach * int(phase == {TARGET}) * int(label != class_index) : 1/second
         class_index : integer (constant)
         """
     )
@@ -165,13 +167,14 @@ def input_equations() -> Equations:
     """Input (pixel) neuron: Poisson at ``phi_max * pixel`` (MODEL.md 1.1).
 
     ``pixel`` (in [0, 1]) is read from the image of the current example; the
-    input is silent in idle padding (``phase == -1``).
+    input is silent in idle padding (``phase == IDLE``).
     """
+    # IDLE is the only code below FORWARD: "phase >= FORWARD" is "not idle"
     return (
         Equations(
-            """
+            f"""
             pixel = images(example * ms, i) : 1
-            rate = phi_max * pixel * int(phase >= 0) : Hz
+            rate = phi_max * pixel * int(phase >= {FORWARD}) : Hz
             """
         )
         + own_trace_equations()
@@ -182,10 +185,10 @@ def input_equations() -> Equations:
 def schedule_equations() -> Equations:
     """Per-step schedule values, read once per step and group (shared).
 
-    ``phase`` is 0 (forward), 1 (target), 2 (test) or -1 (idle); ``steps_left``
-    counts the steps until the end of the phase (0 on its last step);
-    ``window_steps`` is the length of the phase's averaging window; ``example``
-    and ``label`` identify the current example.
+    ``phase`` is a phase code of :mod:`~brian_dendrite.model.schedule` (``FORWARD``,
+    ``TARGET``, ``TEST`` or ``IDLE``); ``steps_left`` counts the steps until the end
+    of the phase (0 on its last step); ``window_steps`` is the length of the phase's
+    averaging window; ``example`` and ``label`` identify the current example.
     """
     return Equations(
         """

@@ -135,10 +135,6 @@ class Weights:
         """All layer sizes, input first, output last."""
         return (int(self.W[0].shape[1]), *(int(w.shape[0]) for w in self.W))
 
-    @property
-    def n_hidden_layers(self) -> int:
-        return len(self.W) - 1
-
     def expected_shapes(self, layer_sizes=None) -> dict[str, tuple[int, ...]]:
         """Array name (``"W[0]"``, ``"Y_mask[1]"`` ...) -> shape for the given (default: own) layer sizes."""
         sizes = tuple(self.layer_sizes if layer_sizes is None else layer_sizes)

@@ -17,13 +17,19 @@ import math
 import numpy as np
 from brian2 import ms
 
-__all__ = ["KERNEL_STEPS", "effective_kernel_masses", "psp_kernels", "soma_kernel", "window_variance_factor"]
+__all__ = ["KERNEL_STEPS", "cell_floats", "effective_kernel_masses", "psp_kernels", "soma_kernel", "window_variance_factor"]
 
 #: Kernel length in steps for the noise calculations: exp(-300/10) ~ 1e-13.
 KERNEL_STEPS = 300
 
 
-def _cell_floats(cell):
+def cell_floats(cell) -> dict:
+    """The cell's constants as plain floats in the simulation's units (ms, 1/ms, spikes per step).
+
+    ``cut`` is the kernel truncation in steps (None for the full kernel); ``p_max`` the
+    maximal spike probability per step. For the numpy computations of the theory
+    (kernels, noise, the mean-field twin).
+    """
     dt = float(cell.dt / ms)
     return {
         "dt": dt,
@@ -56,7 +62,7 @@ def psp_kernels(cell, n_steps: int = KERNEL_STEPS) -> dict:
         ``"soma"`` and ``"trace"``: arrays indexed by the steps since the spike
         (index 0: the spike's own step, always 0), in PSP units (spikes/ms per spike).
     """
-    c = _cell_floats(cell)
+    c = cell_floats(cell)
     m = np.arange(n_steps, dtype=float)
     scale = c["gain"] / (c["tau_L"] - c["tau_s"])  # psp_unit = gain * 1 ms over tau_L - tau_s (ms)
 
@@ -99,7 +105,7 @@ def soma_kernel(cell, kind: str, n_steps: int = KERNEL_STEPS) -> np.ndarray:
     recursion is the simulation's integrator (``cell.method``) applied to the
     soma-sampled kernel of :func:`psp_kernels`.
     """
-    c = _cell_floats(cell)
+    c = cell_floats(cell)
     if kind == "hidden":
         gain, a = c["g_B"], c["g_L"] + c["g_B"] + c["g_A"]
     elif kind == "output":

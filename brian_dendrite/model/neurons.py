@@ -42,10 +42,10 @@ from .equations import (
     teaching_from_schedule,
 )
 from .parameters import CellParameters, ProtocolParameters
+from .schedule import FORWARD, TARGET, TEST
 
 __all__ = [
     "cell_namespace",
-    "integration_method",
     "pyramidal_group",
     "output_group",
     "input_group",
@@ -87,10 +87,10 @@ restart_A = int(steps_left == plateau_offset + window_steps - 1)
 A_sum = in_plateau_window * (A_sum * (1 - restart_A) + V_apical) + (1 - in_plateau_window) * A_sum
 """
 
-_PHASE_END = """
-is_f = int(phase == 0)
-is_t = int(phase == 1)
-is_test = int(phase == 2)
+_PHASE_END = f"""
+is_f = int(phase == {FORWARD})
+is_t = int(phase == {TARGET})
+is_test = int(phase == {TEST})
 V_mean_f = is_f * V_sum / window_steps + (1 - is_f) * V_mean_f
 s_mean_f = is_f * s_sum / window_steps + (1 - is_f) * s_mean_f
 rate_mean_t = is_t * rate_sum / window_steps + (1 - is_t) * rate_mean_t
@@ -98,16 +98,16 @@ V_mean_test = is_test * V_sum / window_steps + (1 - is_test) * V_mean_test
 rate_mean_test = is_test * rate_sum / window_steps + (1 - is_test) * rate_mean_test
 """
 
-_PHASE_END_INPUT = """
-is_f = int(phase == 0)
+_PHASE_END_INPUT = f"""
+is_f = int(phase == {FORWARD})
 s_mean_f = is_f * s_sum / window_steps + (1 - is_f) * s_mean_f
 """
 
-_PLATEAU = """
+_PLATEAU = f"""
 A_mean = A_sum / window_steps
 alpha = 1 / (1 + exp(-A_mean))
-is_f = int(phase == 0)
-is_t = int(phase == 1)
+is_f = int(phase == {FORWARD})
+is_t = int(phase == {TARGET})
 alpha_f = is_f * alpha + (1 - is_f) * alpha_f
 alpha_t = is_t * alpha + (1 - is_t) * alpha_t
 A_mean_f = is_f * A_mean + (1 - is_f) * A_mean_f
@@ -117,11 +117,6 @@ t_plateau = t
 
 #: A new plateau offset per neuron for the next phase (MODEL.md 1.13).
 _DRAW_OFFSET = "plateau_offset = int(clip(abs(int(offset_sd_steps * randn())), 0, offset_max_steps))\n"
-
-
-def integration_method(cell: CellParameters) -> str:
-    """The Brian2 state-update method for ``cell.method``."""
-    return cell.method
 
 
 def cell_namespace(cell: CellParameters) -> dict:
@@ -165,7 +160,7 @@ def _extend(eqs, extra):
 def _events(plateau: bool) -> dict:
     events = {"phase_end": "steps_left == 0"}
     if plateau:
-        events["plateau"] = "(phase == 0 or phase == 1) and steps_left == plateau_offset"
+        events["plateau"] = f"(phase == {FORWARD} or phase == {TARGET}) and steps_left == plateau_offset"
     return events
 
 
@@ -217,7 +212,7 @@ def pyramidal_group(
         threshold=_SPIKE_THRESHOLD,
         reset=_SPIKE_RESET,
         events=events,
-        method=integration_method(cell),
+        method=cell.method,
         namespace=_namespace(cell, schedule_arrays, extra),
         dt=cell.dt,
         name=name,
@@ -265,7 +260,7 @@ def output_group(
         threshold=_SPIKE_THRESHOLD,
         reset=_SPIKE_RESET,
         events={**_events(plateau=False), **(extra_events or {})},
-        method=integration_method(cell),
+        method=cell.method,
         namespace=_namespace(cell, schedule_arrays, extra_namespace),
         dt=cell.dt,
         name=name,
@@ -298,7 +293,7 @@ def input_group(
         threshold=_SPIKE_THRESHOLD,
         reset=_SPIKE_RESET,
         events={**_events(plateau=False), **(extra_events or {})},
-        method=integration_method(cell),
+        method=cell.method,
         namespace=_namespace(cell, schedule_arrays, {"images": images}),
         dt=cell.dt,
         name=name,

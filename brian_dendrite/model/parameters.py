@@ -28,19 +28,22 @@ defined (MODEL.md section 5, item 1).
 
 from __future__ import annotations
 
-import dataclasses
-import numbers
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from brian2 import Hz, ms
-from brian2.units.fundamentalunits import DIMENSIONLESS, Quantity, get_dimensions
+from brian2.units.fundamentalunits import Quantity
 
-from .units import dimension_name, format_quantity, parse_quantity
+# short names: the field declarations below are the reference of every parameter, one per line
+from ._fields import ParameterError, ValidatedParameters
+from ._fields import choice_field as _choice
+from ._fields import flag_field as _flag
+from ._fields import number_field as _num
+from ._fields import quantity_field as _q
+from ._fields import sequence_field as _seq
 
 __all__ = [
     "ParameterError",
@@ -58,222 +61,8 @@ _PER_TIME = (1 / ms).dim
 _RATE = Hz.dim
 
 
-class ParameterError(ValueError):
-    """A parameter has the wrong unit, is out of range or is unknown."""
-
-
-def _q(default, dim, doc, lo=None, hi=None, lo_open=False):
-    """A quantity field with its dimension, range and documentation."""
-    # Quantities are unhashable (dataclasses call them mutable): a factory returns the default.
-    return field(
-        default_factory=lambda: default,
-        metadata={"kind": "quantity", "dim": dim, "lo": lo, "hi": hi, "lo_open": lo_open, "doc": doc},
-    )
-
-
-def _num(default, doc, lo=None, hi=None, lo_open=False, integer=False):
-    return field(
-        default=default,
-        metadata={
-            "kind": "number",
-            "dim": DIMENSIONLESS,
-            "lo": lo,
-            "hi": hi,
-            "lo_open": lo_open,
-            "integer": integer,
-            "doc": doc,
-        },
-    )
-
-
-def _choice(default, choices, doc):
-    return field(default=default, metadata={"kind": "choice", "choices": tuple(choices), "doc": doc})
-
-
-def _flag(default, doc):
-    return field(default=default, metadata={"kind": "flag", "doc": doc})
-
-
-def _seq(default, doc, integer, lo=None, lo_open=False):
-    return field(
-        default=tuple(default),
-        metadata={"kind": "sequence", "integer": integer, "lo": lo, "lo_open": lo_open, "doc": doc},
-    )
-
-
-class _Validated:
-    """Validation, ``replace`` and (de)serialisation shared by the parameter classes."""
-
-    def __post_init__(self):
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            object.__setattr__(self, f.name, self._validate_field(f, value))
-        self._check_consistency()
-
-    def _check_consistency(self):
-        pass
-
-    def _validate_field(self, f, value):
-        meta = f.metadata
-        kind = meta.get("kind")
-        name = f"{type(self).__name__}.{f.name}"
-        doc = meta.get("doc", "")
-        if kind == "quantity":
-            dim = meta["dim"]
-            if isinstance(value, str):
-                try:
-                    value = parse_quantity(value)
-                except ValueError as err:
-                    raise ParameterError(f"{name}: {err}") from None
-            try:
-                value_dim = get_dimensions(value)
-            except TypeError:
-                raise ParameterError(
-                    f"{name} = {value!r}: expected a Brian2 quantity of dimension "
-                    f"{dimension_name(dim)} ({doc})"
-                ) from None
-            if value_dim is not dim:
-                raise ParameterError(
-                    f"{name} = {value!r}: wrong unit, expected dimension {dimension_name(dim)} "
-                    f"({doc}), got {dimension_name(value_dim)}"
-                )
-            if np.ndim(value) != 0:
-                raise ParameterError(f"{name} = {value!r}: expected a scalar")
-            if dim is DIMENSIONLESS:
-                value = float(value)
-            else:
-                value = Quantity(float(np.asarray(value)), dim=dim)
-            magnitude = float(np.asarray(value))
-            lo, hi = meta.get("lo"), meta.get("hi")
-            lo_mag = None if lo is None else float(np.asarray(lo))
-            hi_mag = None if hi is None else float(np.asarray(hi))
-            if not np.isfinite(magnitude):
-                raise ParameterError(f"{name} = {value!r}: must be finite")
-            if lo_mag is not None and (magnitude <= lo_mag if meta["lo_open"] else magnitude < lo_mag):
-                raise ParameterError(
-                    f"{name} = {value!r}: must be {'>' if meta['lo_open'] else '>='} {lo!r} ({doc})"
-                )
-            if hi_mag is not None and magnitude > hi_mag:
-                raise ParameterError(f"{name} = {value!r}: must be <= {hi!r} ({doc})")
-            return value
-        if kind == "number":
-            if isinstance(value, Quantity) and value.dim is not DIMENSIONLESS:
-                raise ParameterError(
-                    f"{name} = {value!r}: wrong unit, expected a plain number ({doc}), "
-                    f"got dimension {dimension_name(value.dim)}"
-                )
-            if isinstance(value, str):
-                try:
-                    value = parse_quantity(value)
-                except ValueError as err:
-                    raise ParameterError(f"{name}: {err}") from None
-                return self._validate_field(f, value)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real | Quantity):
-                raise ParameterError(f"{name} = {value!r}: expected a number ({doc})")
-            value = float(value)
-            if meta.get("integer"):
-                if value != int(value):
-                    raise ParameterError(f"{name} = {value!r}: expected an integer ({doc})")
-                value = int(value)
-            if not np.isfinite(value):
-                raise ParameterError(f"{name} = {value!r}: must be finite")
-            lo, hi = meta.get("lo"), meta.get("hi")
-            if lo is not None and (value <= lo if meta["lo_open"] else value < lo):
-                raise ParameterError(f"{name} = {value!r}: must be {'>' if meta['lo_open'] else '>='} {lo} ({doc})")
-            if hi is not None and value > hi:
-                raise ParameterError(f"{name} = {value!r}: must be <= {hi} ({doc})")
-            return value
-        if kind == "choice":
-            if value not in meta["choices"]:
-                raise ParameterError(
-                    f"{name} = {value!r}: unknown choice, expected one of {', '.join(map(repr, meta['choices']))}"
-                )
-            return value
-        if kind == "flag":
-            if not isinstance(value, bool | np.bool_):
-                raise ParameterError(f"{name} = {value!r}: expected true or false ({doc})")
-            return bool(value)
-        if kind == "sequence":
-            if isinstance(value, str | bytes) or not np.iterable(value):
-                raise ParameterError(f"{name} = {value!r}: expected a list of numbers ({doc})")
-            out = []
-            for item in value:
-                if isinstance(item, bool) or not isinstance(item, numbers.Real):
-                    raise ParameterError(f"{name} = {value!r}: expected a list of numbers ({doc})")
-                item = float(item)
-                if not np.isfinite(item):
-                    raise ParameterError(f"{name} = {value!r}: all entries must be finite")
-                if meta["integer"]:
-                    if item != int(item):
-                        raise ParameterError(f"{name} = {value!r}: expected integers ({doc})")
-                    item = int(item)
-                lo = meta.get("lo")
-                if lo is not None and (item <= lo if meta["lo_open"] else item < lo):
-                    raise ParameterError(
-                        f"{name} = {value!r}: every entry must be {'>' if meta['lo_open'] else '>='} {lo} ({doc})"
-                    )
-                out.append(item)
-            return tuple(out)
-        raise AssertionError(f"field {name} has no kind")  # pragma: no cover
-
-    def replace(self, **changes):
-        """A copy with *changes* applied (and validated).
-
-        Raises
-        ------
-        ParameterError
-            For an unknown field name (the valid names are listed) or an invalid value.
-        """
-        valid = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(changes) - valid)
-        if unknown:
-            raise ParameterError(
-                f"{type(self).__name__}: unknown parameter(s) {', '.join(unknown)}; "
-                f"valid names are {', '.join(sorted(valid))}"
-            )
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain, file-writable values (quantities as text such as ``'10.0 ms'``)."""
-        out = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, _Validated):
-                out[f.name] = value.to_dict()
-            elif f.metadata.get("kind") == "quantity":
-                out[f.name] = format_quantity(value)
-            elif isinstance(value, tuple):
-                out[f.name] = list(value)
-            else:
-                out[f.name] = value
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "") -> _Validated:
-        """Build from plain values, rejecting unknown keys (with the valid names)."""
-        where = f"{source}: " if source else ""
-        if not isinstance(data, dict):
-            raise ParameterError(f"{where}[{cls.__name__}] must be a table of parameters")
-        valid = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - valid)
-        if unknown:
-            raise ParameterError(
-                f"{where}unknown key(s) {', '.join(map(repr, unknown))} for {cls.__name__}; "
-                f"valid keys are {', '.join(sorted(valid))}"
-            )
-        try:
-            return cls(**data)
-        except ParameterError as err:
-            raise ParameterError(f"{where}{err}") from None
-
-    @classmethod
-    def describe(cls) -> dict[str, str]:
-        """Field name -> documentation string."""
-        return {f.name: f.metadata.get("doc", "") for f in dataclasses.fields(cls)}
-
-
 @dataclass(frozen=True)
-class CellParameters(_Validated):
+class CellParameters(ValidatedParameters):
     """The compartmental neurons (MODEL.md sections 1.2-1.4 and 2).
 
     Defaults reproduce the paper's model; conductances are per unit membrane
@@ -353,7 +142,7 @@ class CellParameters(_Validated):
 
 
 @dataclass(frozen=True)
-class NetworkParameters(_Validated):
+class NetworkParameters(ValidatedParameters):
     """Architecture, learning rule, initialisation and feedback (MODEL.md 1.5, 1.9-1.11, 1.13)."""
 
     n_input: int = _num(784, "number of input (pixel) neurons", lo=1, integer=True)
@@ -415,7 +204,7 @@ class NetworkParameters(_Validated):
 
 
 @dataclass(frozen=True)
-class ProtocolParameters(_Validated):
+class ProtocolParameters(ValidatedParameters):
     """Training and test phases (MODEL.md 1.6, 1.12, 1.13 and section 5, items 7-9)."""
 
     phase_min: Quantity = _q(50 * ms, _TIME, "minimum length of the forward and target phases; paper 50 ms", lo=0 * ms, lo_open=True)
@@ -463,7 +252,7 @@ class ProtocolParameters(_Validated):
 
 
 @dataclass(frozen=True)
-class ModelParameters(_Validated):
+class ModelParameters(ValidatedParameters):
     """A complete, named parameter set: cell, network and protocol."""
 
     name: str = field(default="custom", metadata={"kind": "text", "doc": "name of the parameter set"})

@@ -1,7 +1,7 @@
 """The local learning rule as Brian2 event code (MODEL.md 1.8-1.10).
 
 At the end of every target phase a ``learn`` event fires in every layer (a
-shared condition, ``phase == 1 and steps_left == 0``). In that time step:
+shared condition, ``phase == TARGET and steps_left == 0``). In that time step:
 
 1. ``before_synapses``, postsynaptic side: every hidden and output neuron turns
    the window averages it has kept into its local error ``delta`` and updates
@@ -32,11 +32,12 @@ The factor ``eta * 20 * k`` is the namespace constant ``learning_scale``.
 from __future__ import annotations
 
 from .parameters import ModelParameters
+from .schedule import TARGET
 
 __all__ = ["HIDDEN_DELTA", "OUTPUT_DELTA", "WEIGHT_UPDATE", "LEARN_CONDITION", "LEARN_PRE_CONDITION",
            "learning_scales"]
 
-LEARN_CONDITION = "phase == 1 and steps_left == 0"
+LEARN_CONDITION = f"phase == {TARGET} and steps_left == 0"
 
 #: The presynaptic trigger of the weight update (``skip_psp_below`` in the group's namespace).
 LEARN_PRE_CONDITION = LEARN_CONDITION + " and s_mean_f > skip_psp_below"

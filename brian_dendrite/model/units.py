@@ -13,9 +13,9 @@ import numbers
 
 import brian2
 import numpy as np
-from brian2.units.fundamentalunits import DIMENSIONLESS, Quantity, get_dimensions
+from brian2.units.fundamentalunits import DIMENSIONLESS, Quantity
 
-__all__ = ["parse_quantity", "format_quantity", "dimension_name", "has_dimension"]
+__all__ = ["parse_quantity", "format_quantity", "dimension_name"]
 
 _UNIT_NAMES = {
     name: getattr(brian2.units, name)
@@ -104,14 +104,6 @@ def parse_quantity(text: str | numbers.Real) -> Quantity | float:
 def dimension_name(dim) -> str:
     """Readable name of a Brian2 dimension (``'1'`` for dimensionless)."""
     return "1 (dimensionless)" if dim is DIMENSIONLESS else str(dim)
-
-
-def has_dimension(value, dim) -> bool:
-    """True if *value* has the Brian2 dimension *dim* (plain numbers are dimensionless)."""
-    try:
-        return get_dimensions(value) is dim
-    except TypeError:
-        return False
 
 
 def format_quantity(value) -> str | float:

@@ -18,6 +18,7 @@ import numpy as np
 from brian2 import second
 from brian2.units.fundamentalunits import Quantity
 
+from ..model import PHASE_NAMES as _PHASE_NAMES
 from ..provenance import save_npz_atomic
 
 __all__ = ["SpikeTrains", "Potentials", "PlateauEvents", "RunRecording"]
@@ -93,7 +94,8 @@ class RunRecording:
     stimulus: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     metadata: dict = field(default_factory=dict)
 
-    PHASE_NAMES = {0: "forward", 1: "target", 2: "test", -1: "idle"}
+    #: Phase code -> name (the codes of :mod:`brian_dendrite.model.schedule`).
+    PHASE_NAMES = dict(_PHASE_NAMES)
 
     def save(self, path) -> Path:
         """Write to ``path`` (``.npz``) atomically: a failure leaves no file under that name."""

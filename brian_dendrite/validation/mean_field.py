@@ -29,8 +29,7 @@ import math
 
 import numpy as np
 
-from ..model import ModelParameters, Weights, learning_scales
-from ..model.kernels import _cell_floats
+from ..model import ModelParameters, Weights, cell_floats, learning_scales
 from ..rate import sigma
 from .noise import _GH_W, _GH_X, _expected_sigma
 
@@ -72,7 +71,7 @@ class MeanFieldNetwork:
 
     def __init__(self, params: ModelParameters, weights: Weights, batch: int = 1):
         self.params = params
-        self.c = _cell_floats(params.cell)
+        self.c = cell_floats(params.cell)
         # copies: train() changes W and b in place
         self.W = [np.array(w, dtype=float) for w in weights.W]
         self.b = [np.array(v, dtype=float) for v in weights.b]

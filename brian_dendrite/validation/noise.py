@@ -29,9 +29,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..model import ModelParameters, Weights, psp_kernels, soma_kernel, window_variance_factor
-from ..model.kernels import KERNEL_STEPS as _KERNEL_STEPS
-from ..model.kernels import _cell_floats
+from ..model import KERNEL_STEPS as _KERNEL_STEPS
+from ..model import ModelParameters, Weights, cell_floats, psp_kernels, soma_kernel, window_variance_factor
 from ..rate import sigma
 
 __all__ = ["NOISE_VARIANCE_MARGIN", "bernoulli_fano", "bernoulli_isi_cv", "stationary_noise"]
@@ -93,7 +92,7 @@ def stationary_noise(params: ModelParameters, weights: Weights, example: dict, p
         For a ``phase`` other than ``'forward'`` or ``'target'``.
     """
     cell = params.cell
-    c = _cell_floats(cell)
+    c = cell_floats(cell)
     suffix = "f" if phase == "forward" else "t"
     if phase not in ("forward", "target"):
         raise ValueError(f"phase = {phase!r}: expected 'forward' or 'target'")

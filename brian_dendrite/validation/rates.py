@@ -20,7 +20,7 @@ import math
 import numpy as np
 from brian2 import second
 
-from ..model.kernels import _cell_floats
+from ..model import cell_floats
 from ..rate import RateNetwork, sigma
 from ._common import _pearson
 from .mean_field import MeanFieldNetwork
@@ -185,7 +185,7 @@ def measure_rates(net, rate: RateNetwork, images, labels, recorded_hidden: int =
 
     params = net.params
     cell, protocol = params.cell, params.protocol
-    c = _cell_floats(cell)
+    c = cell_floats(cell)
     images = np.asarray(images, dtype=float)
     n = len(images)
     n_test = int(round(float(protocol.test_duration / cell.dt)))

@@ -25,7 +25,7 @@ import math
 import numpy as np
 from brian2 import second
 
-from ..model.kernels import _cell_floats
+from ..model import cell_floats
 from ..rate import sigma
 from .noise import bernoulli_fano, bernoulli_isi_cv
 
@@ -211,7 +211,7 @@ def measure_spike_statistics(net, image, label, repeats: int, n_boot: int, seed:
 
     params = net.params
     cell, protocol = params.cell, params.protocol
-    c = _cell_floats(cell)
+    c = cell_floats(cell)
     n_test = int(round(float(protocol.test_duration / cell.dt)))
     n_win = int(round(float(protocol.test_window / cell.dt)))
     images = np.repeat(np.asarray(image, dtype=float)[None], repeats, axis=0)
