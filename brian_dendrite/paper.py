@@ -5,7 +5,7 @@ dendrites", eLife 6:e22901 (https://elifesciences.org/articles/22901). All
 results are MNIST test errors on the 10,000 test images after 60 epochs of
 60,000 examples; a reported percentage is the mean of n = 20 repeated tests of
 the final weights of *one* trained network (the paper reports no independent
-training seeds). See MODEL.md section 3.
+training seeds). See specification section 3.
 
 Each condition is one of the package's named models (``brian-dendrite models``).
 :data:`REPORTED` holds what the paper says about each, with the section or figure

@@ -1,4 +1,4 @@
-"""Weight initialisation and feedback weights (MODEL.md 1.11, 1.13)."""
+"""Weight initialisation and feedback weights (specification 1.11, 1.13)."""
 
 from __future__ import annotations
 

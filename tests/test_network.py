@@ -1,7 +1,7 @@
 """The spiking network: the learning rule as event code, checked against numpy.
 
 The simulation's applied weight and bias changes for one example are compared
-with the update of MODEL.md 1.9-1.10 computed here, in numpy, from the
+with the update of specification 1.9-1.10 computed here, in numpy, from the
 potentials and PSP traces recorded by StateMonitors (not from the network's own
 accumulators), so both the window averaging and the event code are checked.
 """
@@ -64,7 +64,7 @@ def _expected_updates(net, mons, schedule, label):
         s_f = np.where(s_f > skip, s_f, 0.0)  # presynaptic neurons at or below the floor do not update
         V_f = mons[post.name].V_soma[:, fwd].mean(axis=1)
         if post is net.output:
-            # un-normalised form of MODEL.md 1.9: E = (phi* - phi_max sigma(V_f)) * -k_D phi_max sigma'(V_f)
+            # un-normalised form of specification 1.9: E = (phi* - phi_max sigma(V_f)) * -k_D phi_max sigma'(V_f)
             phi_t = (phi * _sigma(mons[post.name].V_soma[:, tgt])).mean(axis=1)
             E = (phi_t - phi * _sigma(V_f)) * -cell.k_D * phi * _sigma(V_f) * (1 - _sigma(V_f))
             P = P_final

@@ -1,4 +1,4 @@
-"""The compartmental neurons against their analytic behaviour (MODEL.md 1.2-1.4, 1.7).
+"""The compartmental neurons against their analytic behaviour (specification 1.2-1.4, 1.7).
 
 Every test runs once per runtime code-generation target (numpy, cython); the
 cpp_standalone run is in ``test_standalone.py`` (marked slow).
@@ -82,7 +82,7 @@ def test_kernel_shape_and_integral(target, kernel, gain):
         assert total == pytest.approx(expected, abs=1e-9)
         assert total == pytest.approx(1.0, abs=0.01)
     else:
-        # MODEL.md 1.2: the published code's kappa(1..10) sums to 0.510
+        # specification 1.2: the published code's kappa(1..10) sums to 0.510
         assert total == pytest.approx(0.510, abs=5e-4)
 
 
@@ -122,7 +122,7 @@ def test_output_neuron_steady_states(target, g_teach):
     E = np.where(np.arange(4) == label, 8.0, -8.0)
     expected = (0.6 * basal + g_teach * E) / (0.1 + 0.6 + g_teach)
     if g_teach == 1.0:
-        # MODEL.md 1.4: (g_D V_b +- 8)/1.7
+        # specification 1.4: (g_D V_b +- 8)/1.7
         assert np.allclose(expected, (0.6 * basal + E) / 1.7)
     assert np.max(np.abs(pop.group.V_soma[:] - expected)) < FLOAT_TOL
     # window means stored at the phase ends

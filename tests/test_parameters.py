@@ -25,7 +25,7 @@ def test_paper_defaults():
     assert cell.replace(g_A=0.05 / ms).k_B == pytest.approx(0.8)
     assert cell.replace(g_A=0.6 / ms).k_B == pytest.approx(0.6 / 1.3)
     assert cell.k_D == pytest.approx(0.857142857)
-    # MODEL.md 1.2: sum of kappa(1..10) is 0.510; the continuous integral to 10 ms is 0.4897
+    # specification 1.2: sum of kappa(1..10) is 0.510; the continuous integral to 10 ms is 0.4897
     assert cell.replace(kernel="truncated").kernel_mass == pytest.approx(0.48974, abs=1e-5)
     assert NetworkParameters().layer_sizes == (784, 500, 10)
 

@@ -1,4 +1,4 @@
-"""The rate-based network (MODEL.md section 4) against the model equations."""
+"""The rate-based network (specification section 4) against the model equations."""
 
 from __future__ import annotations
 
@@ -194,7 +194,7 @@ def test_output_target_steady_state(g_teach):
 
 
 def reference_updates(p, w, x, label):
-    """MODEL.md 1.9 in the un-normalised (code) form, written independently of rate.py (g_A = 0)."""
+    """specification 1.9 in the un-normalised (code) form, written independently of rate.py (g_A = 0)."""
     cell = p.cell
     phi = float(cell.phi_max * ms)
     g_L, g_B, g_D, g_T = (float(g * ms) for g in (cell.g_L, cell.g_B, cell.g_D, cell.g_teach))

@@ -78,7 +78,7 @@ NETWORK_SCRIPT = textwrap.dedent(
 
 
 def test_learning_rule_under_cpp_standalone(tmp_path):
-    """The update applied by the compiled binary equals MODEL.md 1.9 computed from its own window means."""
+    """The update applied by the compiled binary equals specification 1.9 computed from its own window means."""
     from conftest import mnist_dir
 
     proc = subprocess.run([sys.executable, "-c", NETWORK_SCRIPT, str(tmp_path / "build"), str(mnist_dir())],

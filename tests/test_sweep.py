@@ -250,7 +250,7 @@ def test_summary_parameters_written_before_a_new_field_still_match():
 def test_paper_numbers_are_the_papers_conditions_with_their_sources():
     from brian_dendrite.paper import REPORTED, STATEMENTS
 
-    # MODEL.md section 3: the test errors (%) the paper's text states after 60 epochs
+    # specification section 3: the test errors (%) the paper's text states after 60 epochs
     assert TEST_ERRORS == {"no_hidden": 8.3, "one_hidden": 4.1, "two_hidden": 3.2, "sparse_feedback": 3.7,
                            "symmetric_feedback": 3.6}
     assert set(TEST_ERRORS) | set(STATEMENTS) == set(REPORTED)

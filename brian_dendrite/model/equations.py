@@ -1,4 +1,4 @@
-"""Brian2 equations of the compartments (MODEL.md sections 1.2-1.4).
+"""Brian2 equations of the compartments (specification sections 1.2-1.4).
 
 The equations are written once, with canonical names, and composed with ``+``
 (never patched as strings). Potentials and weights are dimensionless,
@@ -9,7 +9,7 @@ Synaptic input is event-driven: a presynaptic spike adds the synaptic weight to
 two postsynaptic traces ``x_<site>_L`` and ``x_<site>_s`` that decay with
 ``tau_L`` and ``tau_s``; their difference divided by ``tau_L - tau_s`` is the
 weighted sum of the presynaptic spike trains filtered by the double-exponential
-kernel (MODEL.md Eq. 11-12)::
+kernel (specification Eq. 11-12)::
 
     kappa(t) = (exp(-t/tau_L) - exp(-t/tau_s)) / (tau_L - tau_s),  t >= 0
 
@@ -18,7 +18,7 @@ same kernel (``y_L``, ``y_s``): that is the presynaptic PSP ``s_j`` of the
 learning rule, a per-neuron quantity because the kernel has no per-synapse part.
 
 The dendritic potentials are expressed with the PSP unit spikes/ms (``psp_unit =
-1 ms``), so that weights have the meaning they have in the paper (MODEL.md
+1 ms``), so that weights have the meaning they have in the paper (specification
 section 5, item 1).
 
 Integration: the traces always decay exactly. ``method='exponential_euler'``
@@ -69,7 +69,7 @@ def own_trace_equations() -> Equations:
     """The neuron's own spike train filtered by the kernel (spikes/ms, dimensionless).
 
     ``s_out`` is the presynaptic PSP ``s_j`` that downstream weights see and that
-    the learning rule averages (MODEL.md Eq. 11-12).
+    the learning rule averages (specification Eq. 11-12).
     """
     return Equations(
         """
@@ -81,7 +81,7 @@ def own_trace_equations() -> Equations:
 
 
 def spike_generator_equations() -> Equations:
-    """State of the Bernoulli spike generator (MODEL.md section 5, item 5).
+    """State of the Bernoulli spike generator (specification section 5, item 5).
 
     A neuron spikes in a time step with probability ``p = rate * dt``, independently
     of its past given ``rate``. Instead of one uniform number per neuron and step,
@@ -102,7 +102,7 @@ def spike_generator_equations() -> Equations:
 
 
 def pyramidal_equations() -> Equations:
-    """Hidden-layer neuron: basal, apical and somatic compartments (MODEL.md 1.3).
+    """Hidden-layer neuron: basal, apical and somatic compartments (specification 1.3).
 
     ``C_m dV_soma/dt = -g_L V_soma + g_B (V_basal - V_soma) + g_A (V_apical - V_soma)``
     with ``C_m = 1``; rate ``phi_max * sigma(V_soma)``, stored once per step (after
@@ -123,10 +123,10 @@ def pyramidal_equations() -> Equations:
 
 
 def output_equations() -> Equations:
-    """Output neuron: basal dendrite and soma with teaching conductances (MODEL.md 1.4).
+    """Output neuron: basal dendrite and soma with teaching conductances (specification 1.4).
 
     ``C_m dV_soma/dt = -g_L V_soma + g_D (V_basal - V_soma) + g_E (E_E - V_soma) + g_I (E_I - V_soma)``
-    (the published code's form: the teaching conductances enter unscaled, MODEL.md
+    (the published code's form: the teaching conductances enter unscaled, specification
     section 5, item 2; the paper-literal form is ``g_teach = g_L``). ``g_E`` and
     ``g_I`` are defined by adding either :data:`TEACHING_PARAMETERS` (set by the
     user) or :func:`teaching_from_schedule` (switched by the phase schedule).
@@ -164,7 +164,7 @@ def teaching_from_schedule() -> Equations:
 
 
 def input_equations() -> Equations:
-    """Input (pixel) neuron: Poisson at ``phi_max * pixel`` (MODEL.md 1.1).
+    """Input (pixel) neuron: Poisson at ``phi_max * pixel`` (specification 1.1).
 
     ``pixel`` (in [0, 1]) is read from the image of the current example; the
     input is silent in idle padding (``phase == IDLE``).
@@ -210,7 +210,7 @@ def accumulator_equations(kind: str) -> Equations:
     (forward own PSP, spikes/ms), ``rate_mean_t`` (target-phase rate, as a
     fraction of ``phi_max``) and, for the test phase, ``V_mean_test`` and
     ``rate_mean_test``. Pyramidal neurons also hold their plateau potentials
-    ``alpha_f`` and ``alpha_t`` (sigma of the window-mean apical potential, MODEL.md
+    ``alpha_f`` and ``alpha_t`` (sigma of the window-mean apical potential, specification
     1.7) and the time of their last plateau. Input neurons only need ``s_mean_f``.
 
     Parameters

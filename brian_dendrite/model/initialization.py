@@ -1,4 +1,4 @@
-"""Weight initialisation and feedback weights (MODEL.md sections 1.5, 1.11 and 1.13).
+"""Weight initialisation and feedback weights (specification sections 1.5, 1.11 and 1.13).
 
 The forward weights ``W``, biases ``b``, broadcast feedback weights ``Y`` and the
 optional feedback biases ``c`` of a network are held in a :class:`Weights`
@@ -8,10 +8,10 @@ the first hidden layer, ``W[-1]`` the top hidden layer (or the input, without
 hidden layers) to the output layer. ``W[l]`` has shape ``(n_post, n_pre)`` so
 that the basal potential is ``B = W @ s + b``. ``Y[h]`` (shape
 ``(n_hidden_h, n_output)``) carries the output layer's activity to the apical
-compartment of hidden layer ``h`` (broadcast feedback, MODEL.md 1.5).
+compartment of hidden layer ``h`` (broadcast feedback, specification 1.5).
 
 Units: rates are in spikes/ms (``phi_max = 0.2``), potentials and weights are
-dimensionless (MODEL.md section 5, item 1).
+dimensionless (specification section 5, item 1).
 
 Initialisation schemes (``NetworkParameters.init``)
 ---------------------------------------------------
@@ -63,7 +63,7 @@ __all__ = [
 #: The published code's uniform spread factor, ~2*sqrt(3): ``3.465*(U[0,1) - 0.5)`` has sd ~1.
 UNIFORM_SD_FACTOR = 3.465
 
-#: The slope of ``phi = phi_max*sigma(V)`` at 0 with ``phi_max = 0.2`` spikes/ms (MODEL.md 1.11).
+#: The slope of ``phi = phi_max*sigma(V)`` at 0 with ``phi_max = 0.2`` spikes/ms (specification 1.11).
 _NU_PAPER = 0.05
 
 _FORMAT_VERSION = 1
@@ -89,7 +89,7 @@ class Weights:
         Broadcast feedback weights, one per hidden layer, ``(n_hidden_h, n_output)``.
     c : list of ndarray
         Feedback (apical) biases per hidden layer, ``(n_hidden_h,)``; zeros unless
-        ``NetworkParameters.feedback_bias`` (MODEL.md section 5, item 10).
+        ``NetworkParameters.feedback_bias`` (specification section 5, item 10).
     Y_mask : list of (ndarray of bool or None)
         For sparse feedback, the mask of the surviving feedback weights of each
         hidden layer (same shape as ``Y[h]``); ``None`` otherwise.
@@ -354,7 +354,7 @@ def _shapes_for(sizes) -> dict[str, tuple[int, ...]]:
 
 
 def weight_statistics(n_fan_in: int, network: NetworkParameters | None = None, nu: float | None = None):
-    """Mean and spread of the initial weights of a layer with fan-in ``n_fan_in`` (MODEL.md 1.11).
+    """Mean and spread of the initial weights of a layer with fan-in ``n_fan_in`` (specification 1.11).
 
     The published code's "weight optimisation": with presynaptic rates
     approximated as ``nu * V_pre`` (i.i.d. ``V_pre`` of mean ``V_avg``, sd
@@ -380,7 +380,7 @@ def weight_statistics(n_fan_in: int, network: NetworkParameters | None = None, n
     Returns
     -------
     (float, float)
-        ``(W_avg, W_sd)``. Reproduces the MODEL.md table: N = 784 -> (0.018707,
+        ``(W_avg, W_sd)``. Reproduces the specification table: N = 784 -> (0.018707,
         0.504903); 500 -> (0.029333, 0.632115); 100 -> (0.146667, 1.410406).
 
     Raises
@@ -421,7 +421,7 @@ def sparse_mask(shape, fraction: float, rng: np.random.Generator) -> np.ndarray:
     """Boolean mask of survivors with exactly ``round(fraction*size)`` entries silenced.
 
     The silenced entries are a uniformly random subset (without replacement) of
-    the matrix, as "zero a random 80 % of each Y" (MODEL.md 1.13) reads; the
+    the matrix, as "zero a random 80 % of each Y" (specification 1.13) reads; the
     number is exact rather than binomial.
     """
     size = int(np.prod(shape))
@@ -438,7 +438,7 @@ def symmetric_feedback(
     rng: np.random.Generator | None = None,
     mask: list[np.ndarray | None] | None = None,
 ) -> list[np.ndarray]:
-    """Symmetric broadcast feedback recomputed from the current forward weights (MODEL.md 1.13).
+    """Symmetric broadcast feedback recomputed from the current forward weights (specification 1.13).
 
     ``Y^{top} = W[-1].T`` and, for deeper hidden layers, ``Y^h = W[h+1].T @ Y^{h+1}``
     (the product is taken over the noise-free matrices).
@@ -452,7 +452,7 @@ def symmetric_feedback(
     If ``mask`` is given (sparse feedback), the result is multiplied by each
     hidden layer's survivor mask and by ``network.sparse_gain`` after the
     noise, as the code re-applies the mask and gain after every recompute
-    (MODEL.md section 5, item 15).
+    (specification section 5, item 15).
 
     Returns
     -------
@@ -477,7 +477,7 @@ def symmetric_feedback(
 
 
 def initial_weights(params: ModelParameters, rng: np.random.Generator) -> Weights:
-    """Initial weights of the network described by ``params`` (MODEL.md 1.11, 1.13).
+    """Initial weights of the network described by ``params`` (specification 1.11, 1.13).
 
     Decisions
     ---------
@@ -490,7 +490,7 @@ def initial_weights(params: ModelParameters, rng: np.random.Generator) -> Weight
       ``v = 3.465 W_sd(N) (U(n_output) - 0.5)`` and ``N`` the fan-in of the layer
       above ``h`` (the layer whose statistics built ``Y^h``); ``c`` is computed
       from the random ``Y`` before the sparse mask or symmetric replacement. The
-      paper's equations have no feedback bias (MODEL.md section 5, item 10).
+      paper's equations have no feedback bias (specification section 5, item 10).
     * The random ``Y`` is always drawn, whatever ``network.feedback``, so that a
       seed gives the same forward weights under every feedback condition.
     * ``feedback == "sparse"``: each ``Y^h`` loses exactly

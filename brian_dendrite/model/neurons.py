@@ -6,7 +6,7 @@ Brian2 events:
 
 ``spike``
     stochastic spiking at ``rate = phi_max * sigma(V_soma)`` (Bernoulli per step,
-    probability ``rate * dt``; MODEL.md section 5, item 5: the published code draws
+    probability ``rate * dt``; specification section 5, item 5: the published code draws
     Poisson counts, with the same mean and slightly higher variance). The draw is
     made by inversion of the survival function, one uniform number per spike
     instead of one per step (see
@@ -18,8 +18,8 @@ Brian2 events:
     the apical plateau potential: on the step ``plateau_offset`` steps before the
     end of a forward or target phase, ``alpha = sigma(mean V_apical over the
     window ending there)`` is computed and held in ``alpha_f`` or ``alpha_t``
-    (MODEL.md 1.7). With ``stochastic_plateau`` every neuron draws its own offset
-    per phase (MODEL.md 1.13: ``min(|int(N(0, sd))|, max)`` steps).
+    (specification 1.7). With ``stochastic_plateau`` every neuron draws its own offset
+    per phase (specification 1.13: ``min(|int(N(0, sd))|, max)`` steps).
 
 Scheduling within a time step: state update (``groups``), window accumulation
 (``before_thresholds``), event detection (``thresholds``), plateau and phase-end
@@ -115,7 +115,7 @@ A_mean_t = is_t * A_mean + (1 - is_t) * A_mean_t
 t_plateau = t
 """
 
-#: A new plateau offset per neuron for the next phase (MODEL.md 1.13).
+#: A new plateau offset per neuron for the next phase (specification 1.13).
 _DRAW_OFFSET = "plateau_offset = int(clip(abs(int(offset_sd_steps * randn())), 0, offset_max_steps))\n"
 
 
@@ -181,7 +181,7 @@ def pyramidal_group(
     extra_equations=None,
     extra_events: dict | None = None,
 ) -> NeuronGroup:
-    """A population of hidden-layer pyramidal neurons (MODEL.md 1.3, 1.7).
+    """A population of hidden-layer pyramidal neurons (specification 1.3, 1.7).
 
     Parameters
     ----------
@@ -238,7 +238,7 @@ def output_group(
     extra_equations=None,
     extra_events: dict | None = None,
 ) -> NeuronGroup:
-    """A population of output neurons with teaching conductances (MODEL.md 1.4).
+    """A population of output neurons with teaching conductances (specification 1.4).
 
     Parameters
     ----------
@@ -281,7 +281,7 @@ def input_group(
     extra_equations=None,
     extra_events: dict | None = None,
 ) -> NeuronGroup:
-    """Poisson input neurons at ``phi_max * pixel`` (MODEL.md 1.1).
+    """Poisson input neurons at ``phi_max * pixel`` (specification 1.1).
 
     ``images`` is a 2-D ``TimedArray`` indexed by ``(example * ms, i)`` with
     pixel values in [0, 1].

@@ -18,12 +18,12 @@ Units
 The paper's potentials are abstract and dimensionless (``sigma(V)`` is applied to
 them directly, the teaching reversal potentials are +-8), so potentials and
 synaptic weights are dimensionless here. With the membrane capacitance set to
-1 (MODEL.md section 1.3), a conductance divided by the capacitance is a rate:
+1 (specification section 1.3), a conductance divided by the capacitance is a rate:
 conductances are therefore given in ``1/ms`` (``g_L = 0.1/ms`` means a 10 ms
 membrane time constant). Times are Brian2 times, rates are in Hz. The learning
 rule's presynaptic averages are taken in spikes/ms, the unit in which the paper's
 error scalings ``P_hidden = 20/phi_max`` and ``P_final = 20/phi_max**2`` were
-defined (MODEL.md section 5, item 1).
+defined (specification section 5, item 1).
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ _RATE = Hz.dim
 
 @dataclass(frozen=True)
 class CellParameters(ValidatedParameters):
-    """The compartmental neurons (MODEL.md sections 1.2-1.4 and 2).
+    """The compartmental neurons (specification sections 1.2-1.4 and 2).
 
     Defaults reproduce the paper's model; conductances are per unit membrane
     capacitance (``C_m = 1``), hence in ``1/ms``.
@@ -80,7 +80,7 @@ class CellParameters(ValidatedParameters):
         1 / ms,
         _PER_TIME,
         "teaching conductance g_E or g_I when on (1/ms); 1/ms is the published code's form, "
-        "0.1/ms (= g_L) the literal reading of paper Eq. 19 (MODEL.md section 5, item 2)",
+        "0.1/ms (= g_L) the literal reading of paper Eq. 19 (specification section 5, item 2)",
         lo=0 / ms,
     )
     E_E: float = _num(8.0, "excitatory teaching reversal potential E_E; paper +8")
@@ -89,14 +89,14 @@ class CellParameters(ValidatedParameters):
         "full",
         ("full", "truncated"),
         "PSP kernel: 'full' double exponential (integral 1, the paper's equations) or "
-        "'truncated' after kernel_cutoff (the published code, sum 0.51; MODEL.md section 5, item 3)",
+        "'truncated' after kernel_cutoff (the published code, sum 0.51; specification section 5, item 3)",
     )
     kernel_cutoff: Quantity = _q(10 * ms, _TIME, "kernel truncation time (code: 10 steps)", lo=0 * ms, lo_open=True)
     kernel_gain: float = _num(
         1.0,
         "amplitude factor of the PSP kernel (1: the paper's kernel). 1/0.5104 with kernel='truncated' gives "
         "the full kernel's mean PSP per unit rate with the truncated kernel's 10-ms settling "
-        "(MODEL.md section 5, item 3: 'scale the kernel'); not a paper or code setting",
+        "(specification section 5, item 3: 'scale the kernel'); not a paper or code setting",
         lo=0,
         lo_open=True,
     )
@@ -105,7 +105,7 @@ class CellParameters(ValidatedParameters):
         ("exponential_euler", "euler"),
         "integration of the somatic potentials: 'exponential_euler' (exact for dendritic input held "
         "constant over a step; the traces always decay exactly) or 'euler' (forward Euler at dt, as in "
-        "the published code; MODEL.md section 5, item 4)",
+        "the published code; specification section 5, item 4)",
     )
     dt: Quantity = _q(1 * ms, _TIME, "integration time step; paper 1 ms", lo=0 * ms, lo_open=True)
 
@@ -143,7 +143,7 @@ class CellParameters(ValidatedParameters):
 
 @dataclass(frozen=True)
 class NetworkParameters(ValidatedParameters):
-    """Architecture, learning rule, initialisation and feedback (MODEL.md 1.5, 1.9-1.11, 1.13)."""
+    """Architecture, learning rule, initialisation and feedback (specification 1.5, 1.9-1.11, 1.13)."""
 
     n_input: int = _num(784, "number of input (pixel) neurons", lo=1, integer=True)
     hidden: tuple = _seq((500,), "sizes of the hidden layers, bottom to top (empty: no hidden layer)", True, lo=1)
@@ -205,7 +205,7 @@ class NetworkParameters(ValidatedParameters):
 
 @dataclass(frozen=True)
 class ProtocolParameters(ValidatedParameters):
-    """Training and test phases (MODEL.md 1.6, 1.12, 1.13 and section 5, items 7-9)."""
+    """Training and test phases (specification 1.6, 1.12, 1.13 and section 5, items 7-9)."""
 
     phase_min: Quantity = _q(50 * ms, _TIME, "minimum length of the forward and target phases; paper 50 ms", lo=0 * ms, lo_open=True)
     phase_extra_mean: Quantity = _q(2 * ms, _TIME, "mean of the Wald-distributed extra phase length; paper 2 ms", lo=0 * ms)

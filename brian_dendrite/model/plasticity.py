@@ -1,4 +1,4 @@
-"""The local learning rule as Brian2 event code (MODEL.md 1.8-1.10).
+"""The local learning rule as Brian2 event code (specification 1.8-1.10).
 
 At the end of every target phase a ``learn`` event fires in every layer (a
 shared condition, ``phase == TARGET and steps_left == 0``). In that time step:
@@ -24,7 +24,7 @@ In normalised form (rates in spikes/ms, ``P_hidden = 20/phi_max``,
     W += delta s_mean_f^T,  b += delta
 
 where ``rate_mean_t`` is the target-window average of ``sigma(V)`` (the average
-of the rate divided by ``phi_max``, MODEL.md 1.8 and section 5, item 14) and
+of the rate divided by ``phi_max``, specification 1.8 and section 5, item 14) and
 ``s_mean_f`` the forward-window average of the presynaptic PSP (spikes/ms).
 The factor ``eta * 20 * k`` is the namespace constant ``learning_scale``.
 """

@@ -9,12 +9,12 @@ and read inside the simulation as shared subexpressions (see
 
 Phase codes: ``FORWARD = 0``, ``TARGET = 1``, ``TEST = 2``, ``IDLE = -1``.
 
-Phase lengths (MODEL.md 1.6): ``phase_min`` plus an extra drawn from a Wald
+Phase lengths (specification 1.6): ``phase_min`` plus an extra drawn from a Wald
 (inverse Gaussian) distribution with mean ``phase_extra_mean`` and scale
 ``phase_extra_scale``, independently for every phase, floored to whole
 milliseconds as in the published code (``phase_extra_floor``).
 
-Averaging windows (MODEL.md section 5, item 8): ``window='last'`` averages the
+Averaging windows (specification section 5, item 8): ``window='last'`` averages the
 last ``window_length`` of every phase (published code); ``window='settle'``
 averages from ``settle_time`` after the phase start to its end (paper Eq. 22).
 """

@@ -10,7 +10,7 @@ With ``cell.kernel == 'truncated'`` a second pathway, delayed by
 so the kernel is ``kappa(t)`` for ``0 <= t <= cutoff`` and zero afterwards. Sampled
 at dt = 1 ms, the dendritic potentials (``V_basal``, ``V_apical``) and the learning
 rule's presynaptic average see ``kappa(1..10)`` (sum 0.510, as in the published
-code, MODEL.md section 5, item 3); the soma, integrated from the traces' values
+code, specification section 5, item 3); the soma, integrated from the traces' values
 at the start of each step, sees ``kappa(0..9)`` (sum 0.463). A spike emitted in
 step ``t`` reaches the dendritic potentials in step ``t + 1`` and the soma in
 step ``t + 2`` (the published code: ``kappa(1)`` in the same step). The neuron's own trace (``s_out``, the learning rule's

@@ -3,7 +3,7 @@
 What it computes
 ----------------
 :class:`RateNetwork` is a deterministic numpy network ("nonspiking mode",
-MODEL.md section 4) built from the same parameter objects
+specification section 4) built from the same parameter objects
 (:class:`~brian_dendrite.model.ModelParameters`) and weights
 (:class:`~brian_dendrite.model.Weights`) as the spiking network
 (:class:`~brian_dendrite.simulation.SpikingNetwork`). Each phase of an example
@@ -23,7 +23,7 @@ themselves.
 
 Units: rates in spikes/ms (``phi = cell.phi_max`` in spikes/ms, 0.2 by default),
 potentials and weights dimensionless, conductances in 1/ms taken as plain floats
-(MODEL.md section 5, item 1). Brian2 units are stripped once, when the network
+(specification section 5, item 1). Brian2 units are stripped once, when the network
 is built.
 
 PSP scales
@@ -44,7 +44,7 @@ spiking feedback (the output spikes are kernel-filtered) and 1 for rate feedback
 :class:`RateNetwork` takes ``psp_scale`` and ``drive_scale`` as arguments to
 override the defaults.
 
-Equations (MODEL.md 1.1-1.9 at steady state)
+Equations (specification 1.1-1.9 at steady state)
 --------------------------------------------
 Input (1.1, 1.2)
     ``r_in = phi * pixel``.

@@ -1,4 +1,4 @@
-"""The logistic nonlinearity of the somata and of the plateau potentials (MODEL.md 1.3, 1.7)."""
+"""The logistic nonlinearity of the somata and of the plateau potentials (specification 1.3, 1.7)."""
 
 from __future__ import annotations
 

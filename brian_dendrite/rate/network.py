@@ -2,7 +2,7 @@
 
 :class:`RateNetwork` holds the weights and the constants of the model and
 computes, per phase, the steady state of the compartmental equations driven by
-mean rates (MODEL.md 1.1-1.9 at steady state; the equations, the PSP scales and
+mean rates (specification 1.1-1.9 at steady state; the equations, the PSP scales and
 the learning rule are on the reference page, :mod:`brian_dendrite.rate`). With
 apical conductance the phase is solved as a fixed point by
 :func:`~brian_dendrite.rate._fixed_point.solve_fixed_point`.
@@ -34,7 +34,7 @@ _BLOCK = 512
 
 
 class RateNetwork:
-    """Deterministic rate network of the segregated-dendrite model (MODEL.md section 4).
+    """Deterministic rate network of the segregated-dendrite model (specification section 4).
 
     Parameters
     ----------
@@ -359,7 +359,7 @@ class RateNetwork:
         return out
 
     def predict(self, images, readout: str | None = None) -> np.ndarray:
-        """Predicted classes: argmax of the output somatic potential or rate (MODEL.md 1.12).
+        """Predicted classes: argmax of the output somatic potential or rate (specification 1.12).
 
         Parameters
         ----------
@@ -382,7 +382,7 @@ class RateNetwork:
         return np.concatenate(preds)
 
     def test_error(self, images, labels, readout: str | None = None) -> float:
-        """Percentage of misclassified images (MODEL.md 1.12)."""
+        """Percentage of misclassified images (specification 1.12)."""
         X = self._check_images(images, single=False)
         y = self._check_labels(labels, X.shape[0])
         return float(100.0 * np.mean(self._predict_checked(X, readout) != y))
@@ -422,7 +422,7 @@ class RateNetwork:
         }
 
     def update_deltas(self, image, label) -> list[tuple[np.ndarray, np.ndarray]]:
-        """The weight and bias changes of one example, without applying them (MODEL.md 1.9).
+        """The weight and bias changes of one example, without applying them (specification 1.9).
 
         Returns
         -------
@@ -458,7 +458,7 @@ class RateNetwork:
         test_set: tuple | None = None,
         shuffle: bool = False,
     ) -> list[tuple[int, float | None]]:
-        """Online training, one example at a time (MODEL.md 1.12).
+        """Online training, one example at a time (specification 1.12).
 
         Parameters
         ----------

@@ -14,7 +14,7 @@ the generated standalone code, so it is kept fixed):
    the weight-update pathway driven by the presynaptic ``learn_pre`` event, and,
    for symmetric feedback, the path back through the same weights;
 4. the feedback synapses ``Y_0``, ``Y_1``, ... from the output layer to every hidden
-   layer's apical dendrite (fixed weights, MODEL.md 1.5), unless the feedback is
+   layer's apical dendrite (fixed weights, specification 1.5), unless the feedback is
    symmetric;
 5. the truncation of every layer's own trace (truncated kernel only) and the monitor
    of the output layer's test readout.
@@ -182,7 +182,7 @@ def _forward_synapses(params: ModelParameters, layers: list) -> list:
     for m, (pre, post) in enumerate(zip(layers[:-1], layers[1:], strict=True)):
         top = post is layers[-1] and n_hidden == 1
         # Y = W^T: output spikes travel back through the same synapses to the apical traces;
-        # noisy: Y = W^T + N(0, sd), the noise redrawn at every weight update (MODEL.md 1.13).
+        # noisy: Y = W^T + N(0, sd), the noise redrawn at every weight update (specification 1.13).
         on_post, model, learn, trigger = None, "w : 1", WEIGHT_UPDATE, "learn_pre"
         if symmetric and top:
             y = "(w + y_noise)" if noisy else "w"

@@ -2,7 +2,7 @@
 
 One explicit ``brian2.Network`` holds the layers, the feedforward synapses (with
 the learning pathway), the feedback synapses from the output layer to every
-hidden layer's apical dendrite (fixed weights ``Y``, MODEL.md 1.5) and the
+hidden layer's apical dendrite (fixed weights ``Y``, specification 1.5) and the
 monitors of the phase-end readouts (built by :mod:`brian_dendrite.simulation._build`). A stretch of
 training (many examples, both phases, the weight updates) or a whole test pass is
 ONE ``run()``: the images of the stretch and its phase schedule are swapped into
@@ -28,7 +28,7 @@ weights and the state, run one schedule):
   the one difference between the devices' dynamics; state is carried over
   through it.
 
-Decisions (MODEL.md section 5) that differ from the published code and are not
+Decisions (specification section 5) that differ from the published code and are not
 parameters yet:
 
 * a spike emitted in step ``t`` reaches the next layer's traces in step ``t``, its

@@ -6,7 +6,7 @@ own output directory ``OUTPUT/<model>/seed<seed>/`` (``summary.json``,
 ``weights.npz`` and ``checkpoint.npz``) and gathers
 the results into one table, ``OUTPUT/results.csv`` and ``OUTPUT/results.json``
 (columns :data:`RESULT_COLUMNS`), beside the paper's test error for the models it
-reports (:data:`brian_dendrite.paper.TEST_ERRORS`, MODEL.md section 3).
+reports (:data:`brian_dendrite.paper.TEST_ERRORS`, specification section 3).
 
 Where the tasks run
 -------------------

@@ -4,7 +4,7 @@ One training loop per kind of network, each with checkpoints from which an
 interrupted run resumes to the same result as an uninterrupted one:
 
 * :class:`Trainer` trains the spiking
-  :class:`~brian_dendrite.simulation.SpikingNetwork` online (MODEL.md 1.12), in
+  :class:`~brian_dendrite.simulation.SpikingNetwork` online (specification 1.12), in
   chunks of one Brian2 ``run()`` each, testing every ``test_every`` examples.
 * :func:`train_rate` trains the rate abstraction
   (:class:`~brian_dendrite.rate.RateNetwork`, steady states instead of phases).

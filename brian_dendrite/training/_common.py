@@ -3,7 +3,7 @@
 The spiking :class:`~brian_dendrite.training.trainer.Trainer`,
 :func:`~brian_dendrite.training.rate_training.train_rate` and
 :func:`~brian_dendrite.training.mean_field.train_mean_field` train on the same
-example order from the same initial weights (MODEL.md 1.12), so that their runs
+example order from the same initial weights (specification 1.12), so that their runs
 can be compared on one configuration; the random streams that make this so are
 drawn here, once.
 """
@@ -63,7 +63,7 @@ def example_order(seed: int, epoch: int, n_train: int) -> np.ndarray:
 
 
 def seeded_initial_weights(params: ModelParameters, seed: int) -> Weights:
-    """The initial weights of a run with ``seed`` (MODEL.md 1.11), the same for every kind of training."""
+    """The initial weights of a run with ``seed`` (specification 1.11), the same for every kind of training."""
     return initial_weights(params, np.random.default_rng(np.random.SeedSequence([seed, _INITIAL_WEIGHTS])))
 
 

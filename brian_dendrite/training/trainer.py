@@ -1,6 +1,6 @@
 """Training runs: chunks, periodic tests, atomic checkpoints, resume and a summary.
 
-A run trains the spiking network online on MNIST (MODEL.md 1.12): every epoch
+A run trains the spiking network online on MNIST (specification 1.12): every epoch
 the training set is reshuffled (a permutation seeded by ``(seed, epoch)``), and
 the examples are presented in chunks of ``chunk_size``, each chunk one Brian2
 ``run()``. After every chunk the weights *and* the network state (potentials,

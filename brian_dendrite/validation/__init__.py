@@ -1,4 +1,4 @@
-"""Validation: the spiking network against its rate abstraction, with stated tolerances (MODEL.md section 4).
+"""Validation: the spiking network against its rate abstraction, with stated tolerances (specification section 4).
 
 The spiking network (:class:`~brian_dendrite.simulation.SpikingNetwork`) and the rate
 network (:class:`~brian_dendrite.rate.RateNetwork`) implement the same model: the rate

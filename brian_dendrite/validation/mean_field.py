@@ -336,7 +336,7 @@ class MeanFieldNetwork:
                        c=[v.copy() for v in self.c_apical], Y_mask=[None] * len(self.Y))
 
     def example_update(self, forward: dict, target: dict, window_var=None) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Weight and bias changes from the window means of a forward and a target phase (MODEL.md 1.9).
+        """Weight and bias changes from the window means of a forward and a target phase (specification 1.9).
 
         Parameters
         ----------

@@ -1,13 +1,13 @@
 """Settling of the training protocol: how far the averaging windows are from the steady state.
 
-The learning rule (MODEL.md 1.9) compares window means of the forward and the
+The learning rule (specification 1.9) compares window means of the forward and the
 target phase. The rate abstraction evaluates it at the steady state of each phase;
 the spiking network at the end of phases of about 50 ms, with the state carried
-over from the previous example (MODEL.md 1.6, section 5 items 7 and 8). Whatever
+over from the previous example (specification 1.6, section 5 items 7 and 8). Whatever
 has not settled by the window is a residue of the previous phase, and it enters the
 update of every example.
 
-How deep the residue is depends on the kernel (MODEL.md section 5, item 3). Each
+How deep the residue is depends on the kernel (specification section 5, item 3). Each
 layer of the feedforward path, and the feedback path to the apical dendrites,
 passes its input through one PSP kernel. The full double exponential is the density
 of a sum of two exponential delays (means ``tau_L`` and ``tau_s``), so ``k`` kernels
