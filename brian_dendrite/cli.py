@@ -80,17 +80,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_train_options(args) -> None:
+    """ValueError naming the first option of 'train' that no run can have (before anything is loaded or written)."""
+    for flag, value, least in (("--test-examples", args.test_examples, 0), ("--test-every", args.test_every, 0),
+                               ("--chunk-size", args.chunk_size, 1), ("--record", args.record, 0)):
+        if value is not None and value < least:
+            raise ValueError(f"{flag} = {value}: expected {least} or more"
+                             + (" (0: no test)" if flag == "--test-examples" else ""))
+    if args.test_examples == 0 and (args.test_every or args.initial_test):
+        print("brian-dendrite train: --test-examples 0: the run is not tested (--test-every and --initial-test "
+              "test nothing)", file=sys.stderr)
+
+
 def _cmd_train(args) -> int:
     from .datasets import load_mnist
     from .model import load_model
     from .training import Trainer
 
+    _check_train_options(args)
     params = load_model(args.model)
     train_set = load_mnist("train", data_dir=args.data_dir)
     test_set = load_mnist("test", data_dir=args.data_dir)
     n = args.examples if args.examples is not None else int(round(args.epochs * len(train_set.labels)))
     if n < 1:
         raise ValueError(f"--examples/--epochs give {n} training examples; expected at least 1")
+    if args.record > len(train_set.labels):
+        raise ValueError(f"--record = {args.record}: more than the {len(train_set.labels)} training examples")
     if args.kind == "rate":
         from .training import train_rate
 
@@ -217,21 +232,38 @@ def _cmd_sweep(args) -> int:
     return run_sweep_from_args(args)
 
 
+def _test_model(args):
+    """``(params, where they came from)`` for 'test': ``--model``, else the summary.json beside the weights."""
+    from .model import ModelParameters, load_model
+
+    if args.model:
+        return load_model(args.model), f"--model {args.model}"
+    summary = args.weights.parent / "summary.json"
+    if not summary.is_file():
+        raise ValueError(f"no --model given and no {summary} beside weights file {args.weights} to take it from")
+    try:
+        parameters = json.loads(summary.read_text(encoding="utf-8"))["parameters"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{summary} is not a readable run summary with the model's parameters "
+                         f"({type(err).__name__}: {err}); pass --model") from None
+    return ModelParameters.from_dict(parameters, source=str(summary)), str(summary)
+
+
 def _cmd_test(args) -> int:
     import brian2
 
     from .datasets import load_mnist
-    from .model import ModelParameters, Weights, load_model
+    from .model import Weights
     from .simulation import SpikingNetwork
 
-    if args.model:
-        params = load_model(args.model)
-    else:
-        summary = args.weights.parent / "summary.json"
-        if not summary.exists():
-            raise ValueError(f"no --model given and no {summary} to take it from")
-        params = ModelParameters.from_dict(json.loads(summary.read_text())["parameters"], source=str(summary))
-    weights = Weights.load(args.weights, params=params)
+    if args.test_examples < 1:
+        raise ValueError(f"--test-examples = {args.test_examples}: expected 1 or more")
+    weights = Weights.load(args.weights)  # the file first: it exists and holds weights
+    params, origin = _test_model(args)
+    try:
+        weights.check_shapes(params.network.layer_sizes)
+    except ValueError as err:
+        raise ValueError(f"weights file {args.weights} does not fit model {params.name!r} ({origin}): {err}") from None
     test_set = load_mnist("test", data_dir=args.data_dir)
     n = min(args.test_examples, len(test_set.labels))
     if args.target == "cpp_standalone":

@@ -219,3 +219,44 @@ def test_rate_checkpoint_refuses_other_runs(numpy_target, mnist, tmp_path):
                       test_examples=5, target="numpy")
     with pytest.raises(ValueError, match="from rate training"):
         spiking.resume()
+
+
+def test_training_without_test_images(numpy_target, mnist, tmp_path):
+    """test_examples = 0: no tests (not even those asked for), a summary without a test error, checkpoints."""
+    train, test = mnist
+    kw = {"seed": 1, "chunk_size": 10, "target": "numpy"}
+    t = Trainer(_small(hidden=(5,)), _Subset(train, 30), _Subset(test, 5), tmp_path / "a", test_examples=0,
+                test_every=10, **kw)
+    summary = t.train(20, initial_test=True)
+    assert summary["test_history"] == [] and summary["final_test_error"] is None
+    assert (tmp_path / "a" / "checkpoint.npz").is_file() and (tmp_path / "a" / "weights.npz").is_file()
+    with pytest.raises(ValueError, match="no test images"):
+        t.test()
+    # tested for a while, then resumed without tests: the earlier test is kept, but it is not the final error
+    Trainer(_small(hidden=(5,)), _Subset(train, 30), _Subset(test, 5), tmp_path / "b", test_examples=5,
+            **kw).train(10)
+    later = Trainer(_small(hidden=(5,)), _Subset(train, 30), _Subset(test, 5), tmp_path / "b", test_examples=0,
+                    **kw)
+    assert later.resume()
+    summary = later.train(20)
+    assert [h["examples"] for h in summary["test_history"]] == [10]
+    assert summary["final_test_error"] is None
+
+
+@pytest.mark.parametrize("kind", ["spiking", "rate", "mean_field"])
+@pytest.mark.parametrize(("option", "value"), [("test_examples", -1), ("test_every", -5)])
+def test_negative_test_options_are_refused_before_anything_is_written(kind, option, value, mnist, tmp_path):
+    """Formerly test_examples = -1 tested on all test images but one; now a ValueError naming the option."""
+    from brian_dendrite.training import train_mean_field, train_rate
+
+    train, test = mnist
+    data = (_small(hidden=(5,)), _Subset(train, 10), _Subset(test, 5), tmp_path / "out")
+    kw = {option: value}
+    with pytest.raises(ValueError, match=f"{option} = {value}: expected"):
+        if kind == "spiking":
+            Trainer(*data, chunk_size=10, target="numpy", **kw)
+        elif kind == "rate":
+            train_rate(*data, 10, **kw)
+        else:
+            train_mean_field(*data, 10, chunk_size=10, **kw)
+    assert not (tmp_path / "out").exists()

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -324,8 +325,15 @@ class Weights:
             non-finite values.
         """
         path = Path(path)
+        if path.is_dir():
+            raise ValueError(f"weights file {path} is a directory, not a .npz file")
         if not path.is_file():
             raise ValueError(f"weights file {path} does not exist")
+        if not os.access(path, os.R_OK):
+            raise ValueError(f"weights file {path} is not readable (permission denied)")
+        if not zipfile.is_zipfile(path):
+            # np.load would try it as a .npy or a pickle, and its message would speak of those
+            raise ValueError(f"weights file {path} is not a .npz archive (not a zip file)")
         try:
             with np.load(path, allow_pickle=False) as data:
                 if "layer_sizes" not in data.files and "weights/layer_sizes" in data.files:

@@ -45,8 +45,27 @@ def check_output_dir(path) -> Path:
     return path
 
 
+def check_test_options(test_examples: int, test_every: int | None) -> None:
+    """ValueError unless ``test_examples >= 0`` (0: the run is not tested) and ``test_every`` is None or >= 0."""
+    if int(test_examples) < 0:
+        raise ValueError(f"test_examples = {test_examples}: expected 0 or more (0: no tests)")
+    if test_every is not None and int(test_every) < 0:
+        raise ValueError(f"test_every = {test_every}: expected 0 or more (0 or None: a test only at the end)")
+
+
+def final_test_error(history: list[dict], examples: int) -> float | None:
+    """The test error of the final weights: the last test's if it was made after ``examples`` examples, else None."""
+    if history and history[-1]["examples"] == examples:
+        return history[-1]["test_error"]
+    return None
+
+
 def training_arrays(params: ModelParameters, train_set, test_set, test_examples: int):
-    """Validated ``(images, labels, test_images, test_labels)``; the test set cut to ``test_examples``."""
+    """Validated ``(images, labels, test_images, test_labels)``; the test set cut to ``test_examples``.
+
+    ``test_examples = 0`` gives empty test arrays (a run without tests).
+    """
+    check_test_options(test_examples, None)
     net = params.network
     images, labels = validate_dataset(train_set.images, train_set.labels, n_input=net.n_input,
                                       n_classes=net.n_output)

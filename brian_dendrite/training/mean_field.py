@@ -20,7 +20,15 @@ from ..model import ModelParameters, Weights, draw_phase_lengths
 from ..provenance import versions, write_json_atomic
 from ..rate import RateNetwork
 from ..validation import MeanFieldNetwork
-from ._common import check_output_dir, example_order, save_checkpoint, seeded_initial_weights, training_arrays
+from ._common import (
+    check_output_dir,
+    check_test_options,
+    example_order,
+    final_test_error,
+    save_checkpoint,
+    seeded_initial_weights,
+    training_arrays,
+)
 
 __all__ = ["train_mean_field"]
 
@@ -88,12 +96,15 @@ def train_mean_field(params: ModelParameters, train_set, test_set, output_dir, n
     ``report``, if given, is called with the number of examples after every chunk
     (e.g. a progress bar's ``update``). Returns a summary dict (also written to
     ``mean_field_summary.json``; the final weights to ``mean_field_weights.npz``).
+    With ``test_examples = 0`` nothing is tested (empty ``test_history``,
+    ``final_test_error`` None); the checkpoints are written all the same.
     """
     _check_supported(params)
-    output_dir = check_output_dir(Path(output_dir))
-    images, labels, t_images, t_labels = training_arrays(params, train_set, test_set, test_examples)
+    check_test_options(test_examples, test_every)
     if chunk_size < 1 or n_examples < 0:
         raise ValueError(f"chunk_size = {chunk_size} and n_examples = {n_examples}: need chunk_size >= 1, n_examples >= 0")
+    output_dir = check_output_dir(Path(output_dir))
+    images, labels, t_images, t_labels = training_arrays(params, train_set, test_set, test_examples)
     test_every = int(test_every or len(labels))
     run = _MeanFieldRun(params, seed, chunk_size, test_every, output_dir / _MF_CHECKPOINT, t_images, t_labels)
     run.start(n_examples)
@@ -196,7 +207,9 @@ class _MeanFieldRun:
         return take
 
     def test(self) -> None:
-        """The rate model's test error on the current weights, appended to the history."""
+        """The rate model's test error on the current weights, appended to the history (none without test images)."""
+        if len(self.test_labels) == 0:
+            return
         t0 = time.perf_counter()
         err = RateNetwork(self.params, self.net.weights).test_error(self.test_images, self.test_labels)
         self.history.append({"examples": self.progress["examples"], "test_error": float(err),
@@ -214,5 +227,5 @@ class _MeanFieldRun:
                 "examples_trained": progress["examples"], "epochs_completed": progress["examples"] / n_train,
                 "train_seconds": progress["train_seconds"],
                 "ms_per_example": 1000 * progress["train_seconds"] / max(progress["examples"], 1),
-                "test_history": history, "final_test_error": history[-1]["test_error"],
+                "test_history": history, "final_test_error": final_test_error(history, progress["examples"]),
                 "test": "rate model on the current weights", "versions": self.versions}

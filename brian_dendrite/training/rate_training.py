@@ -24,7 +24,9 @@ from ._common import (
     FINAL_WEIGHTS,
     SUMMARY,
     check_output_dir,
+    check_test_options,
     example_order,
+    final_test_error,
     read_checkpoint,
     resumed_code_history,
     save_checkpoint,
@@ -56,7 +58,12 @@ def train_rate(params: ModelParameters, train_set, test_set, output_dir, n_examp
     written to ``checkpoint.npz`` in ``output_dir``, atomically; a later call with the
     same parameters, seed and ``test_every`` resumes from it (and trains on up to
     ``n_examples``) and gives the same result as an uninterrupted run.
+
+    With ``test_examples = 0`` nothing is tested (the summary's ``test_history`` is
+    empty and its ``final_test_error`` None); the checkpoints are written at the
+    test points all the same.
     """
+    check_test_options(test_examples, test_every)
     output_dir = check_output_dir(output_dir)
     images, labels, t_images, t_labels = training_arrays(params, train_set, test_set, test_examples)
     run = _RateRun(params, seed, test_every, output_dir / CHECKPOINT, t_images, t_labels)
@@ -139,7 +146,9 @@ class _RateRun:
                 break
 
     def test(self) -> None:
-        """Test the current weights and append the result to the history."""
+        """Test the current weights and append the result to the history (nothing without test images)."""
+        if len(self.test_labels) == 0:
+            return
         t0 = time.perf_counter()
         err = self.net.test_error(self.test_images, self.test_labels)
         self.history.append({"examples": self.done, "test_error": float(err), "test_images": len(self.test_labels),
@@ -159,6 +168,6 @@ class _RateRun:
             "model": self.params.name, "kind": "rate", "target": "numpy", "seed": self.seed, "chunk_size": None,
             "examples_trained": done, "epochs_completed": done / n_train, "train_seconds": secs,
             "ms_per_example": 1000 * secs / done if done else None, "ms_per_example_median_chunk": None,
-            "test_history": self.history, "final_test_error": self.history[-1]["test_error"],
+            "test_history": self.history, "final_test_error": final_test_error(self.history, done),
             "parameters": self.params.to_dict(), "versions": self.versions, "code_history": self.code_history,
         }

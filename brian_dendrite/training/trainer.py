@@ -34,7 +34,9 @@ from ._common import (
     FINAL_WEIGHTS,
     SUMMARY,
     check_output_dir,
+    check_test_options,
     example_order,
+    final_test_error,
     read_checkpoint,
     resumed_code_history,
     save_checkpoint,
@@ -58,7 +60,9 @@ class Trainer:
     chunk_size : int
         Examples per ``run()`` and per checkpoint.
     test_examples : int
-        Test images used by periodic and final tests (the first ones of the test set).
+        Test images used by periodic and final tests (the first ones of the test set);
+        0: the run is not tested (its summary has an empty ``test_history`` and
+        ``final_test_error`` None).
     test_every : int or None
         Examples between periodic tests (rounded up to whole chunks).
     """
@@ -66,6 +70,7 @@ class Trainer:
     def __init__(self, params: ModelParameters, train_set, test_set, output_dir, seed: int = 0,
                  chunk_size: int = 1000, test_examples: int = 10000, test_every: int | None = None,
                  target: str = "cython"):
+        check_test_options(test_examples, test_every)
         self.params = params
         self.train_images, self.train_labels = validate_dataset(train_set.images, train_set.labels,
                                                                 n_input=params.network.n_input,
@@ -141,7 +146,10 @@ class Trainer:
         return example_order(self.seed, epoch, len(self.train_labels))
 
     def test(self) -> float:
+        """Test the current weights on the first :attr:`test_examples` test images; the error in %."""
         n = self.test_examples
+        if n == 0:
+            raise ValueError("this Trainer has no test images (test_examples = 0)")
         t0 = time.perf_counter()
         result = self.network.test(self.test_images[:n], self.test_labels[:n],
                                    key=(self.progress["examples"],))
@@ -154,11 +162,12 @@ class Trainer:
 
     def train(self, n_examples: int, progress_bar=None, initial_test: bool = False) -> dict:
         """Train until ``n_examples`` examples in total have been presented (counting resumed ones)."""
-        if initial_test and self.progress["examples"] == 0 and not self.history:
+        testing = self.test_examples > 0
+        if testing and initial_test and self.progress["examples"] == 0 and not self.history:
             self.test()
         n_train = len(self.train_labels)
         next_test = None
-        if self.test_every:
+        if testing and self.test_every:
             done = self.progress["examples"]
             next_test = (done // self.test_every + 1) * self.test_every
         while self.progress["examples"] < n_examples:
@@ -183,7 +192,7 @@ class Trainer:
                 self.test()
                 next_test += self.test_every
             self.save_checkpoint()
-        if not self.history or self.history[-1]["examples"] != self.progress["examples"]:
+        if testing and (not self.history or self.history[-1]["examples"] != self.progress["examples"]):
             self.test()
             self.save_checkpoint()
         self.network.get_weights().save(self.output_dir / FINAL_WEIGHTS)
@@ -206,7 +215,7 @@ class Trainer:
             "ms_per_example_median_chunk": (float(np.median(self.progress["chunk_ms_per_example"][1:]))
                                             if len(self.progress["chunk_ms_per_example"]) > 1 else None),
             "test_history": self.history,
-            "final_test_error": self.history[-1]["test_error"] if self.history else None,
+            "final_test_error": final_test_error(self.history, ex),
             "parameters": self.params.to_dict(),
             "versions": self.versions,
             "code_history": self.code_history,
