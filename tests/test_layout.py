@@ -145,3 +145,15 @@ def test_function_length(module):
     long = _long_functions(_modules()[module])
     assert not long, (f"functions over {MAX_FUNCTION_LINES} lines without a '# long:' reason beside them: "
                       + ", ".join(long))
+
+
+def test_every_subpackage_is_installed():
+    """setup.cfg lists the packages explicitly (the model files are mapped in): a new subpackage must be added."""
+    import configparser
+
+    cfg = configparser.ConfigParser()
+    cfg.read(PACKAGE.parent / "setup.cfg")
+    listed = {line.strip() for line in cfg["options"]["packages"].splitlines() if line.strip()}
+    on_disk = {".".join(p.parent.relative_to(PACKAGE.parent).parts) for p in PACKAGE.rglob("__init__.py")}
+    missing = on_disk - listed
+    assert not missing, f"setup.cfg [options] packages does not list {sorted(missing)}: they would not be installed"
