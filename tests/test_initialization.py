@@ -230,7 +230,7 @@ def test_load_errors(tmp_path):
         Weights.load(tmp_path / "missing.npz")
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"not an npz archive")
-    with pytest.raises(ValueError, match="not a readable"):
+    with pytest.raises(ValueError, match=r"bad\.npz is not a \.npz archive"):
         Weights.load(bad)
     w.W[0][3, 4] = np.nan
     w.save(path)
