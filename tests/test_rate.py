@@ -281,6 +281,48 @@ def test_train_applies_update_deltas(hidden, g_A):
             np.testing.assert_allclose(new.b[lay], expected[1][lay], rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("exact_gemm", [True, False], ids=["blas", "numpy"])
+@pytest.mark.parametrize(
+    "hidden, extra",
+    [((), {}), ((500,), {}), ((500, 100), {}), ((500,), {"feedback": "noisy_symmetric"}),
+     ((500,), {"kernel": "truncated"})],
+    ids=str,
+)
+def test_tight_training_loop_is_bit_identical_to_single_examples(hidden, extra, exact_gemm, monkeypatch):
+    """train() (the loop of rate._online, blocks of examples) equals train_example() bit for bit."""
+    import brian_dendrite.rate._online as online
+
+    if not exact_gemm:  # the numpy fallback of the rank-1 update
+        monkeypatch.setattr(online, "_gemm_is_exact", lambda: False)
+    cell = CellParameters(kernel=extra["kernel"]) if "kernel" in extra else None
+    network = {k: v for k, v in extra.items() if k != "kernel"}
+    p, w = make(hidden, cell=cell, **network)
+    X = random_images(online._BLOCK + 40, seed=11)
+    X[3] = 0.7  # a dense image: the dense first-layer path
+    X[7] = 0.0  # a blank one: no active input
+    y = np.arange(len(X)) % 10
+    a = RateNetwork(p, w, rng=np.random.default_rng(4))
+    b = RateNetwork(p, w, rng=np.random.default_rng(4))
+    history = a.train(X, y, test_every=100, test_set=(X[:20], y[:20]))
+    for i in range(len(X)):
+        b.train_example(X[i], y[i])
+    assert [n for n, _ in history] == [100, 200, len(X)] and a.examples_seen == b.examples_seen == len(X)
+    wa, wb = a.weights, b.weights
+    for name in ("W", "b", "Y"):
+        for u, v in zip(getattr(wa, name), getattr(wb, name), strict=True):
+            np.testing.assert_array_equal(u, v)
+
+
+def test_add_outer_rounds_like_numpy():
+    from brian_dendrite.rate._online import add_outer
+
+    g = np.random.default_rng(3)
+    Wt, s, d = g.standard_normal((200, 30)), g.random(200), g.standard_normal(30) * 1e-3
+    expected = Wt + np.multiply.outer(s, d)
+    add_outer(Wt, s, d)
+    np.testing.assert_array_equal(Wt, expected)
+
+
 def test_shuffled_training_is_reproducible():
     p, w = make()
     X = random_images(20, seed=9)

@@ -92,6 +92,12 @@ paper's un-normalised rule with ``P_hidden = scale/phi`` and
 ``P_final = scale/phi**2``. ``k_B`` includes ``g_A``. After every update,
 symmetric feedback is recomputed (with fresh noise for ``noisy_symmetric``).
 
+Without apical conductance, :meth:`RateNetwork.train` runs the tight loop of
+:mod:`brian_dendrite.rate._online` (preallocated buffers, the input PSPs of a
+block of examples at once, the rank-1 updates as one in-place BLAS call); it
+computes the same floating-point operations in the same order as
+``train_example``, so both give the same weights bit for bit.
+
 Contents
 --------
 :class:`RateNetwork`

@@ -21,6 +21,7 @@ from ._checks import check_images, check_labels
 from ._fixed_point import ConvergenceError, solve_fixed_point
 from ._logistic import logistic as _sigma  # the ufunc itself: no Python call per use in the inner loops
 from ._logistic import sigma, sigma_prime
+from ._online import add_outer, train_online
 from ._state import LayerState
 
 # The names this module defined before the solver, the logistic and LayerState moved out, so that
@@ -153,7 +154,9 @@ class RateNetwork:
         # W is stored transposed, (n_pre, n_post), C-contiguous: batched forward passes are
         # s @ Wt and the rank-1 updates touch only the rows of active presynaptic neurons.
         self._Wt = [np.ascontiguousarray(w.T, dtype=float) for w in weights.W]
-        self._b = [v.astype(float, copy=True) for v in weights.b]
+        # the biases are views of one array: the training loop updates all of them in one operation
+        self._b_all = np.concatenate([np.asarray(v, dtype=float).ravel() for v in weights.b])
+        self._b = np.split(self._b_all, np.cumsum([v.size for v in weights.b])[:-1].tolist())
         self._Y = [y.astype(float, copy=True) for y in weights.Y]
         self._c = [v.astype(float, copy=True) for v in weights.c]
         self._mask = [None if m is None else m.copy() for m in weights.Y_mask]
@@ -252,7 +255,8 @@ class RateNetwork:
         k = nz.size
         if k < 0.5 * s_in.size:
             gathered = self._buf[0][0][:k]
-            np.take(self._Wt[0], nz, axis=0, out=gathered)
+            # mode="clip": with the default "raise", numpy copies into `out` through a buffer
+            np.take(self._Wt[0], nz, axis=0, out=gathered, mode="clip")
             return self._drive(s_in[nz] @ gathered) + self._b[0], nz
         return self._drive(s_in @ self._Wt[0]) + self._b[0], None
 
@@ -304,16 +308,14 @@ class RateNetwork:
                 gathered = False
             k = nz.size
             if k < 0.5 * s.size:
-                # rows of silent presynaptic neurons do not change; preallocated
-                # buffers avoid large temporaries
+                # rows of silent presynaptic neurons do not change: only the active ones are
+                # gathered, updated and scattered back
                 if not gathered:
-                    np.take(Wt, nz, axis=0, out=gather[:k])
-                np.multiply.outer(s[nz], d, out=outer[:k])
-                np.add(gather[:k], outer[:k], out=gather[:k])
+                    np.take(Wt, nz, axis=0, out=gather[:k], mode="clip")
+                add_outer(gather[:k], s[nz], d, outer)
                 Wt[nz] = gather[:k]
             else:
-                np.multiply.outer(s, d, out=outer)
-                np.add(Wt, outer, out=Wt)
+                add_outer(Wt, s, d, outer)
             self._b[lay] += d
         if self._symmetric:
             self._refresh_symmetric()
@@ -518,6 +520,17 @@ class RateNetwork:
             if callback is not None:
                 callback(self, n, err)
 
+        if not (self.g_A > 0 and self.n_hidden):
+            # without the fixed point: the tight loop of _online, bit for bit the same as below
+            order = np.asarray(order, dtype=np.intp)
+            step = X.shape[0] if test_every is None else int(test_every)
+            for start in range(0, X.shape[0], step):
+                train_online(self, X, y, order[start : start + step])
+                n = min(start + step, X.shape[0])
+                if test_every is not None and n < X.shape[0]:
+                    checkpoint(n)
+            checkpoint(X.shape[0])
+            return history
         psp = self.psp_scale * self.phi
         n = 0
         for n, idx in enumerate(order, start=1):
