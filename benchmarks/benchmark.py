@@ -11,6 +11,10 @@ across runs.
     python benchmarks/benchmark.py --data-dir ../shared/data/mnist
     python benchmarks/benchmark.py --targets cpp_standalone --chunk 1000 --chunks 4
     python benchmarks/benchmark.py --profile --chunk 1000 --chunks 2   # where the time goes
+    # the rate model against another source tree (e.g. `git archive HEAD | tar -x -C /tmp/rate_old`),
+    # alternating the two in fresh processes, with one BLAS thread:
+    python benchmarks/benchmark.py --targets rate --rate-baseline /tmp/rate_old --ab-rounds 6
+    python benchmarks/benchmark.py --targets cpp_standalone --generic-pathways   # Brian2's generic synapse code
 
 This is a measurement script, not a test: it asserts nothing.
 """
@@ -21,6 +25,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -56,19 +61,23 @@ def worker(args) -> dict:
     out = {"target": args.target, "model": args.model, "chunk": args.chunk}
     n = args.chunk
     if args.target == "rate":
+        import brian_dendrite
         from brian_dendrite.model import initial_weights
         from brian_dendrite.rate import RateNetwork
 
+        out["code"] = os.path.dirname(brian_dendrite.__file__)
         net = RateNetwork(params, initial_weights(params, np.random.default_rng(0)))
-        per = []
+        per, per_cpu = [], []
         for k in range(args.chunks):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             net.train(train.images[k * n : (k + 1) * n], train.labels[k * n : (k + 1) * n])
             per.append(1000 * (time.perf_counter() - t0) / n)
+            per_cpu.append(1000 * (time.process_time() - c0) / n)
         t0 = time.perf_counter()
         net.test_error(test.images, test.labels)
         out["test_10000_images_s"] = time.perf_counter() - t0
         out["ms_per_train_example"] = float(np.median(per))
+        out["cpu_ms_per_train_example"] = float(np.median(per_cpu))
         out["ms_per_test_image"] = 1000 * out["test_10000_images_s"] / 10000
         out["peak_rss_mb"] = _peak_rss_mb()
         return out
@@ -77,7 +86,7 @@ def worker(args) -> dict:
     t0 = time.perf_counter()
     if args.target == "cpp_standalone":
         net = SpikingNetwork(params, seed=0, chunk_size=n, device="cpp_standalone", build_dir=args.build_dir,
-                             profile=args.profile)
+                             profile=args.profile, dense_pathways=not args.generic_pathways)
         out["build_s"] = net.build_seconds
     else:
         import brian2
@@ -161,18 +170,65 @@ def _fill_events(results):
             r["ns_per_event"] = 1e6 * r.get("cpu_ms_per_train_example", r["ms_per_train_example"]) / ev
 
 
-def _run_worker(args, target: str, chunks: int, test_images: int, build: str, what: str, extra=()) -> dict | None:
-    """One measurement in a fresh process; its JSON result, or None (error printed) if it failed."""
+def _run_worker(args, target: str, chunks: int, test_images: int, build: str, what: str, extra=(),
+                env=None) -> dict | None:
+    """One measurement in a fresh process (environment ``env``, default this one's); its JSON result, or None."""
+    if args.generic_pathways:
+        extra = (*extra, "--generic-pathways")
     cmd = [sys.executable, __file__, "--worker", "--target", target, "--model", args.model, *extra,
            "--chunk", str(args.chunk), "--chunks", str(chunks), "--test-images", str(test_images),
            "--build-dir", build]
     if args.data_dir:
         cmd += ["--data-dir", args.data_dir]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         print(f"{what} failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
         return None
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _rate_env(args, code_dir: str | None = None) -> dict:
+    """The rate worker's environment: ``args.blas_threads`` BLAS threads, ``code_dir`` first on the path."""
+    env = dict(os.environ)
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[name] = str(args.blas_threads)
+    if code_dir is not None:
+        env["PYTHONPATH"] = os.pathsep.join([code_dir, *filter(None, [env.get("PYTHONPATH")])])
+    return env
+
+
+def _rate_ab(args) -> int:
+    """The rate model of ``args.rate_baseline`` (A) against this tree's (B), alternating in fresh processes."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    codes = {"A (baseline)": os.path.abspath(args.rate_baseline), "B (this tree)": here}
+    runs: dict[str, list[dict]] = {name: [] for name in codes}
+    print(f"rate A/B, {args.model}, {args.ab_rounds} rounds x {args.chunks} chunks of {args.chunk} examples, "
+          f"{args.blas_threads} BLAS thread(s); load average before {os.getloadavg()}")
+    for k in range(args.ab_rounds):
+        for name in (list(codes) if k % 2 == 0 else list(codes)[::-1]):  # alternate who goes first
+            res = _run_worker(args, "rate", args.chunks, 0, tempfile.mkdtemp(prefix="bd-bench-rate-"),
+                              f"rate {name}", env=_rate_env(args, codes[name]))
+            if res is None:
+                return 1
+            runs[name].append(res)
+            print(f"round {k}  {name:<14} {res['ms_per_train_example']:.4f} ms/example (cpu "
+                  f"{res['cpu_ms_per_train_example']:.4f})  test {res['ms_per_test_image']:.4f} ms/image  "
+                  f"[{res['code']}]", flush=True)
+    keys = ("ms_per_train_example", "cpu_ms_per_train_example", "ms_per_test_image")
+    med = {name: {key: statistics.median(r[key] for r in rs) for key in keys} for name, rs in runs.items()}
+    print(f"\nmedians over rounds; load average after {os.getloadavg()}")
+    print(f"{'code':<16}{'ms/train ex':>12}{'cpu ms/ex':>11}{'ms/test img':>12}")
+    for name, m in med.items():
+        print(f"{name:<16}{m['ms_per_train_example']:>12.4f}{m['cpu_ms_per_train_example']:>11.4f}"
+              f"{m['ms_per_test_image']:>12.4f}")
+    a, b = med.values()
+    print(f"speed-up B/A: training {a['ms_per_train_example'] / b['ms_per_train_example']:.2f}x (wall), "
+          f"{a['cpu_ms_per_train_example'] / b['cpu_ms_per_train_example']:.2f}x (cpu); test "
+          f"{a['ms_per_test_image'] / b['ms_per_test_image']:.2f}x")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"runs": runs, "medians": med}, f, indent=2)
+    return 0
 
 
 def _profile(args) -> int:
@@ -213,6 +269,15 @@ def main(argv=None) -> int:
     parser.add_argument("--profile", action="store_true",
                         help="instead: time every code object of a cpp_standalone training run (Brian2 profile=True) "
                              "and print ms per example for each")
+    parser.add_argument("--generic-pathways", action="store_true",
+                        help="cpp_standalone: build with Brian2's generic synapse code (SpikingNetwork(dense_pathways=False)) "
+                             "instead of the dense-row delivery of the all-to-all pathways")
+    parser.add_argument("--rate-baseline", default=None, metavar="DIR",
+                        help="instead: time the rate model of the source tree DIR (holding brian_dendrite/) "
+                             "against this tree's, alternating fresh processes (--ab-rounds), and print medians")
+    parser.add_argument("--ab-rounds", type=int, default=5, help="rounds of --rate-baseline (one run of each per round)")
+    parser.add_argument("--blas-threads", type=int, default=1,
+                        help="BLAS threads of the rate worker (OPENBLAS/OMP/MKL_NUM_THREADS; default 1)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--target", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--build-dir", default=None, help=argparse.SUPPRESS)
@@ -222,13 +287,15 @@ def main(argv=None) -> int:
         return 0
     if args.profile:
         return _profile(args)
+    if args.rate_baseline:
+        return _rate_ab(args)
     results = []
     for target in args.targets.split(","):
         runs = ["warm"] if target == "rate" else ["cold", "warm"]
         build = tempfile.mkdtemp(prefix=f"bd-bench-{target}-")
         for phase in runs:
             res = _run_worker(args, target, args.chunks if phase == "warm" else 1, args.test_images, build,
-                              f"{target} ({phase})")
+                              f"{target} ({phase})", env=_rate_env(args) if target == "rate" else None)
             if res is None:
                 return 1
             res["build"] = phase

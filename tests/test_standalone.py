@@ -145,3 +145,58 @@ def test_resume_under_cpp_standalone(tmp_path, monkeypatch):
     b = Weights.load(tmp_path / "split" / "weights.npz")
     for x, y in zip(a.W + a.b, b.W + b.b, strict=True):
         np.testing.assert_array_equal(x, y)
+
+
+DENSE_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    from brian_dendrite.datasets import load_mnist
+    from brian_dendrite.simulation import SpikingNetwork
+    from brian_dendrite.model import load_model
+    model, build, data, dense, out = sys.argv[1:6]
+    p = load_model(model)
+    p = p.replace(network=p.network.replace(hidden=(30, 20)[: len(p.network.hidden)]))
+    tr, te = load_mnist("train", data_dir=data), load_mnist("test", data_dir=data)
+    net = SpikingNetwork(p, seed=6, chunk_size=3, device="cpp_standalone", build_dir=build,
+                         dense_pathways=dense == "1")
+    assert bool(net.dense_pathways) == (dense == "1"), net.dense_pathways
+    for k in range(2):
+        net.train_chunk(tr.images[3 * k : 3 * k + 3], tr.labels[3 * k : 3 * k + 3], key=(0, k))
+    res = net.test(te.images[:4], te.labels[:4])
+    w = net.get_weights()
+    arrays = {f"W{m}": x for m, x in enumerate(w.W)}
+    arrays.update({f"b{m}": x for m, x in enumerate(w.b)})
+    arrays.update({f"Y{m}": x for m, x in enumerate(w.Y)})
+    arrays.update(net.get_state())
+    arrays["V_mean"] = res.V_mean
+    np.savez(out, **arrays)
+    print(" ".join(net.dense_pathways))
+    """
+)
+
+
+@pytest.mark.parametrize("model", ["two_hidden_truncated_kernel", "noisy_symmetric_feedback"])
+def test_dense_pathways_bit_identical(tmp_path, model):
+    """Dense-row delivery (the default) and Brian2's generic synapse code give the same bits.
+
+    Stochastic training with one seed: the random streams do not depend on how synaptic events are
+    delivered. The models cover a delayed pathway and a neuron's own truncation (kept generic), a
+    postsynaptic pathway (symmetric feedback, kept generic) and random numbers drawn in a dense pathway.
+    """
+    from conftest import mnist_dir
+
+    runs = {}
+    for dense in ("1", "0"):
+        out = tmp_path / f"{dense}.npz"
+        proc = subprocess.run([sys.executable, "-c", DENSE_SCRIPT, model, str(tmp_path / f"build{dense}"),
+                               str(mnist_dir()), dense, str(out)], capture_output=True, text=True, timeout=900,
+                              cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        runs[dense] = (np.load(out), proc.stdout.strip().splitlines()[-1] if dense == "1" else "")
+    (a, names), (b, _) = runs["1"], runs["0"]
+    assert "W_0_pre" in names.split() and "W_0_learn" in names.split()
+    assert "truncate" not in names and "post" not in names
+    assert sorted(a.files) == sorted(b.files)
+    for key in a.files:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)

@@ -19,6 +19,8 @@ Devices
     network once and re-runs the binary per chunk. A standalone build is cached in
     :func:`build_directory` (keyed by the parameters, the chunk size and the
     versions); :func:`standalone_capacity` is the fixed number of steps of its runs.
+    On that device the all-to-all pathways use dense-row delivery (a technical
+    setting, ``SpikingNetwork(..., dense_pathways=False)`` for Brian2's generic code).
 Cell populations (:mod:`~brian_dendrite.simulation.population`)
     :class:`CellPopulation` runs a few pyramidal or output neurons on their own,
     with constant biases, optional :class:`PoissonDrive` onto a dendrite and a
@@ -29,7 +31,8 @@ Recordings (:mod:`~brian_dendrite.simulation.recording`)
     phases) and is saved to and loaded from one ``.npz`` file.
 
 Internal modules: ``_build`` (the Brian2 objects of the network and its initial
-state), ``_runtime`` and ``_standalone`` (the two devices behind one interface).
+state), ``_runtime`` and ``_standalone`` (the two devices behind one interface),
+``_dense`` (dense-row delivery: Brian2 templates for all-to-all pathways on cpp_standalone).
 Of the rest of the package this subpackage imports only :mod:`brian_dendrite.model`,
 :mod:`brian_dendrite.provenance` and the package's ``__version__``.
 """

@@ -56,12 +56,14 @@ _SEED_FROM_ENVIRONMENT = f"""
 _SCHEDULE_FIELDS = ("phase", "steps_left", "window_steps", "example", "label")
 
 
-def build_directory(params: ModelParameters, chunk_size: int) -> Path:
+def build_directory(params: ModelParameters, chunk_size: int, dense_pathways: bool = True) -> Path:
     """Cache directory of a cpp_standalone build, keyed by what determines the generated code.
 
     The key hashes the parameters (they are compiled in as constants), the chunk
-    size (it fixes array shapes and the run length) and the versions of Brian2,
-    brian_dendrite and Python. Under ``$BRIAN_DENDRITE_BUILD_CACHE`` if set, else
+    size (it fixes array shapes and the run length), the versions of Brian2,
+    brian_dendrite and Python, and whether the build uses Brian2's generic
+    synapse code (``dense_pathways=False``, see
+    :class:`~brian_dendrite.simulation.SpikingNetwork`). Under ``$BRIAN_DENDRITE_BUILD_CACHE`` if set, else
     ``$XDG_CACHE_HOME/brian_dendrite/builds`` (``~/.cache/...``).
     """
     import hashlib
@@ -70,7 +72,10 @@ def build_directory(params: ModelParameters, chunk_size: int) -> Path:
 
     from .. import __version__
 
-    key = json.dumps([params.to_toml(), int(chunk_size), brian2.__version__, __version__, platform.python_version()])
+    key = [params.to_toml(), int(chunk_size), brian2.__version__, __version__, platform.python_version()]
+    if not dense_pathways:  # the default build keeps the key it had before dense pathways existed
+        key.append("generic-pathways")
+    key = json.dumps(key)
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     root = os.environ.get("BRIAN_DENDRITE_BUILD_CACHE")
     if not root:

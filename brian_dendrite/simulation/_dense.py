@@ -1,0 +1,169 @@
+"""Dense-row delivery of all-to-all synaptic pathways on the cpp_standalone device (internal).
+
+Brian2's generic synaptic code serves any connectivity: every spike is pushed
+into a spike queue as the list of its synapses, and the pathway's code reads, per
+synaptic event, a synapse index from that list and a postsynaptic index from the
+``_synaptic_post`` array, then scatters into the postsynaptic variables. The
+network's feedforward and feedback synapses are all-to-all with zero delay and
+stored in presynaptic-major order (``connect()``), so a presynaptic event of neuron
+``i`` touches exactly the synapses ``i * n_post + j`` for ``j = 0 .. n_post - 1``,
+in that order, and the postsynaptic neurons ``j``. This module replaces, for such
+pathways only, the two Brian2 templates involved:
+
+* ``synapses`` (the pathway's code): the events are read directly from the
+  source's event space (the same array, in the same order, the push code would
+  have queued them from) and, per event, the pathway's generated code runs over a
+  contiguous row with ``_postsynaptic_idx = j`` and ``_idx = row + j``, so that the
+  compiler vectorises it (the generated pointers are ``__restrict``);
+* ``synapses_push_spikes``: no queue work any more.
+
+The pathway's ``before_run`` code checks, once per run of the binary, that the
+connectivity is dense and the delays zero (the binary stops with an error otherwise).
+
+The code inside the loop is Brian2's code generation for the pathway, with one
+change (:class:`_DenseGenerator`): the two synaptic index arrays are not read
+because the loop defines the indices. Every synaptic variable and every
+postsynaptic trace receives the same additions in the same order as with the
+generic loop, so the results are bit-identical (tests/test_standalone.py).
+
+It is a technical setting, not part of the model: ``SpikingNetwork(...,
+dense_pathways=False)`` uses Brian2's generic templates everywhere. The runtime
+targets (numpy, Cython) always use the generic code.
+"""
+
+from __future__ import annotations
+
+from brian2 import Synapses
+from brian2.codegen.generators.cpp_generator import CPPCodeGenerator
+from brian2.codegen.templates import Templater
+from brian2.devices.cpp_standalone.codeobject import CPPStandaloneCodeObject
+from jinja2 import ChoiceLoader, DictLoader
+
+__all__ = ["dense_pathways", "use_dense_pathways"]
+
+#: The synaptic index arrays whose reads the dense loop replaces by its own indices.
+_LOOP_INDICES = ("_presynaptic_idx", "_postsynaptic_idx")
+
+_DENSE_SYNAPSES = r"""
+{# USES_VARIABLES { _synaptic_pre, _synaptic_post } #}
+{% extends 'common_synapses.cpp' %}
+{% block before_code %}
+    // brian_dendrite dense-row delivery (simulation/_dense.py). The pathway's code below assumes
+    // all-to-all synapses in presynaptic-major order and zero delays: checked once per run.
+    {
+        const size_t _dense_n_source = {{dense_n_source}};
+        const size_t _dense_n_target = {{dense_n_target}};
+        bool _dense_ok = {{_dynamic__synaptic_pre}}.size() == _dense_n_source * _dense_n_target
+                         && {{_dynamic__synaptic_post}}.size() == _dense_n_source * _dense_n_target;
+        for (size_t _s = 0; _dense_ok && _s < {{_dynamic__synaptic_pre}}.size(); _s++)
+            _dense_ok = ((size_t){{_synaptic_pre}}[_s] == _s / _dense_n_target)
+                        && ((size_t){{_synaptic_post}}[_s] == _s % _dense_n_target);
+        for (size_t _s = 0; _dense_ok && _s < {{dense_delays}}.size(); _s++)
+            _dense_ok = ({{dense_delays}}[_s] == 0);
+        if (!_dense_ok)
+        {
+            std::cerr << "brian_dendrite: the dense pathway {{codeobj_name}} needs all-to-all synapses in "
+                      << "presynaptic-major order and zero delays (build with dense_pathways=False)" << std::endl;
+            exit(3);
+        }
+    }
+{% endblock %}
+{% block maincode %}
+    // Event i touches synapses i * n_post + j, j = 0 .. n_post - 1: read the events from the
+    // source's event space (in the order the spike queue would have delivered them), one row each.
+    const size_t _vectorisation_idx = -1;
+    {{scalar_code|autoindent}}
+
+    const int32_t* const _dense_events = {{dense_eventspace}};
+    const int32_t _dense_n_events = _dense_events[{{dense_n_source}}];
+    for (int32_t _dense_k = 0; _dense_k < _dense_n_events; _dense_k++)
+    {
+        const int32_t _presynaptic_idx = _dense_events[_dense_k];
+        const size_t _dense_row = (size_t)_presynaptic_idx * {{dense_n_target}};
+        for (int32_t _postsynaptic_idx = 0; _postsynaptic_idx < {{dense_n_target}}; _postsynaptic_idx++)
+        {
+            const size_t _idx = _dense_row + _postsynaptic_idx;
+            const size_t _vectorisation_idx = _idx;
+            {{vector_code|autoindent}}
+        }
+    }
+{% endblock %}
+"""
+
+#: The pathway's push code: nothing to queue (the pathway reads the event space itself).
+_DENSE_PUSH = r"""
+{% extends 'common_group.cpp' %}
+{% block maincode %}
+    // brian_dendrite dense-row delivery: no spike queue for {{owner.name}}
+{% endblock %}
+"""
+
+
+class _DenseGenerator(CPPCodeGenerator):
+    """Brian2's C++ generator without the reads of the synaptic index arrays (the loop defines them)."""
+
+    def translate_to_read_arrays(self, read, write, indices):
+        for name in _LOOP_INDICES:
+            target = {"_presynaptic_idx": "_synaptic_pre", "_postsynaptic_idx": "_synaptic_post"}[name]
+            if name in indices and self.variables[name].name != target:
+                raise ValueError(f"dense pathway: {name} does not refer to {target}")
+        kept = {name for name in indices if name not in _LOOP_INDICES}
+        return super().translate_to_read_arrays(read, write, kept)
+
+
+def _dense_templater() -> Templater:
+    """Brian2's cpp_standalone templates with ``synapses`` and ``synapses_push_spikes`` replaced."""
+    base = CPPStandaloneCodeObject.templater
+    templater = Templater("brian2.devices.cpp_standalone", ".cpp", env_globals=dict(base.env_globals))
+    overrides = DictLoader({"synapses.cpp": _DENSE_SYNAPSES, "synapses_push_spikes.cpp": _DENSE_PUSH})
+    templater.env.loader = ChoiceLoader([overrides, templater.env.loader])
+    return templater
+
+
+class DenseCodeObject(CPPStandaloneCodeObject):
+    """The code objects of one dense pathway (its code and its push code)."""
+
+    templater = _dense_templater()
+    generator_class = _DenseGenerator
+
+
+def dense_pathways(syn: Synapses) -> list:
+    """The pathways of *syn* that can use dense-row delivery.
+
+    Presynaptic pathways between whole groups (not subgroups) whose delay was not
+    set (a pathway created with ``delay=`` has a scalar delay and keeps the spike
+    queue; the others have per-synapse delays that are zero unless assigned, which
+    the binary checks). *syn* must have been connected all-to-all with ``connect()``
+    (the caller's responsibility; the binary checks it as well).
+    """
+    def whole(group):
+        return getattr(group, "start", 0) == 0 and getattr(group, "stop", len(group)) == len(group)
+
+    if not (whole(syn.source) and whole(syn.target)):
+        return []
+    return [p for p in syn._pathways if p.prepost == "pre" and not p.variables["delay"].scalar]
+
+
+def use_dense_pathways(syn: Synapses) -> list[str]:
+    """Switch the dense-capable pathways of *syn* to :class:`DenseCodeObject`; returns their names.
+
+    Only for the cpp_standalone device, before the network is run (built).
+    """
+    from brian2.devices.device import get_device
+
+    device = get_device()
+    if device.__class__.__name__ != "CPPStandaloneDevice":
+        raise RuntimeError("dense pathways are a cpp_standalone feature")
+    names = []
+    for pathway in dense_pathways(syn):
+        eventspace = pathway.source.variables[pathway.eventspace_name]
+        pathway.codeobj_class = DenseCodeObject
+        pathway.template_kwds = {
+            **(pathway.template_kwds or {}),
+            "dense_eventspace": device.get_array_name(eventspace),
+            "dense_n_source": len(pathway.source),
+            "dense_n_target": len(pathway.target),
+            "dense_delays": device.get_array_name(pathway.variables["delay"], access_data=False),
+        }
+        names.append(pathway.name)
+    return names
