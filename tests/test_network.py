@@ -243,3 +243,11 @@ def test_redrawn_spike_generators_make_repeats_independent(numpy_target, mnist_s
         results.append(net.get_weights().W[0])
     np.testing.assert_array_equal(results[0], results[1])  # same state and seed: identical
     assert not np.array_equal(results[0], results[2]) and not np.array_equal(results[2], results[3])
+
+
+def test_test_refuses_an_empty_batch(numpy_target):
+    """Zero test images is a clear error, before anything runs (it failed inside np.concatenate)."""
+    params = load_model("one_hidden", network={"hidden": [5]})
+    net = SpikingNetwork(params, seed=0, chunk_size=2, test_chunk_size=2)
+    with pytest.raises(ValueError, match="0 test images"):
+        net.test(np.zeros((0, 784)), np.zeros(0, dtype=int))

@@ -354,7 +354,14 @@ class SpikingNetwork:
         """Test every image (state zeroed before each; no learning); one ``run()`` per test chunk.
 
         The training state (potentials, traces) is saved before and restored after.
+
+        Raises
+        ------
+        ValueError
+            If ``images`` holds no image (nothing to test).
         """
+        if len(images) == 0:
+            raise ValueError("SpikingNetwork.test: images is empty (0 test images); nothing to test")
         saved = self.get_state()
         protocol = self.params.protocol
         n_out = self.params.network.n_output
