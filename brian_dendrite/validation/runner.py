@@ -326,20 +326,14 @@ def _check_single_examples(ctx: _Context, checks: tuple) -> None:
     for wname in cfg.update_weights:
         plateau_results[wname], update_results[wname] = _examples_for_weights(ctx, wname, images, labels,
                                                                               previous)
-    if "plateaus" in checks:
-        ctx.report["checks"]["plateaus"] = {
-            "protocol": "warm-up with the same example, then repeats from that state",
-            "examples": cfg.update_examples, "repeats": cfg.update_repeats,
-            "weights": plateau_results,
-            "passed": all(v["passed"] for v in plateau_results.values()),
-        }
-    if "updates" in checks:
-        ctx.report["checks"]["updates"] = {
-            "protocol": "warm-up with the same example, then repeats from that state",
-            "examples": cfg.update_examples, "repeats": cfg.update_repeats,
-            "weights": update_results,
-            "passed": all(v["passed"] for v in update_results.values()),
-        }
+    for name, results in (("plateaus", plateau_results), ("updates", update_results)):
+        if name in checks:
+            ctx.report["checks"][name] = {
+                "protocol": "warm-up with the same example, then repeats from that state",
+                "examples": cfg.update_examples, "repeats": cfg.update_repeats,
+                "weights": results,
+                "passed": all(v["passed"] for v in results.values()),
+            }
     ctx.timer("check_plateaus_updates", t0)
 
 
