@@ -44,3 +44,79 @@ def test_a_later_directory_replaces_the_same_run(script, tmp_path):
     assert {(r["model"], r["seed"]): r["final"] for r in runs}[("two_hidden", 0)] == 4.0
     table = script.table(runs)
     assert "| `two_hidden` seed 0 | rate (numpy) | 3.2 % | **4.00 %** | 2.0 | 1: 5.00, 2: 4.00 |" in table
+
+
+# --- seeds_table.py: the table over seeds, its intervals and the paper's orderings ---------------------------
+
+@pytest.fixture(scope="module")
+def seeds():
+    import importlib.util
+
+    from conftest import REPO
+
+    path = REPO / "validation" / "studies" / "paper_table" / "seeds_table.py"
+    spec = importlib.util.spec_from_file_location("seeds_table_script", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _curve(final, epochs=60):
+    # a learning curve that ends at `final` (epochs 1..60), decreasing
+    return [final + 2.0 * (epochs - k) / epochs for k in range(1, epochs + 1)]
+
+
+def test_t_interval_matches_the_textbook_formula(seeds):
+    ci = seeds.interval([1.0, 2.0, 3.0, 4.0, 5.0])
+    # mean 3, sd sqrt(2.5), t_{0.975,4} = 2.776445
+    half = 2.7764451051977987 * (2.5 ** 0.5) / 5 ** 0.5
+    assert ci["mean"] == pytest.approx(3.0) and ci["sd"] == pytest.approx(2.5 ** 0.5)
+    assert ci["low"] == pytest.approx(3.0 - half) and ci["high"] == pytest.approx(3.0 + half)
+    assert seeds.interval([2.0])["low"] is None
+
+
+def test_verdicts(seeds):
+    assert seeds.verdict("<", {"low": -0.5, "high": -0.1}) == "reproduced"
+    assert seeds.verdict("<", {"low": 0.1, "high": 0.5}) == "reversed"
+    assert seeds.verdict("<", {"low": -0.1, "high": 0.5}) == "not resolved"
+    assert seeds.verdict("~", {"low": -0.1, "high": 0.1}) == "reproduced"
+    assert seeds.verdict("~", {"low": -0.6, "high": 0.6}) == "not resolved"
+    assert seeds.verdict("~", {"low": 0.3, "high": 0.6}) == "different"
+    assert seeds.verdict("<", {"low": None, "high": None}) == "too few seeds"
+
+
+def test_collect_and_table_from_summaries(seeds, tmp_path):
+    sweep = tmp_path / "sweep"
+    # one_hidden worse than two_hidden in every seed by 0.5-0.7 points; symmetric equal to one_hidden
+    for seed, (one, two) in enumerate([(2.0, 1.5), (2.2, 1.6), (1.9, 1.3)]):
+        _summary(sweep, "one_hidden", _curve(one), seed=seed)
+        _summary(sweep, "two_hidden", _curve(two), seed=seed)
+        _summary(sweep, "symmetric_feedback", _curve(one + (0.1 if seed % 2 else -0.1)), seed=seed)
+    _summary(sweep, "no_hidden", _curve(8.0)[:30], seed=0)  # incomplete: tested to epoch 30 only
+    committed = tmp_path / "summaries"
+    written = seeds.collect([sweep], committed)
+    assert len(written) == 10 and (committed / "rate" / "two_hidden" / "seed2.json").is_file()
+    out = tmp_path / "out"
+    assert seeds.main(["table", "--summaries", str(committed), "--out", str(out)]) == 0
+    result = json.loads((out / "seeds_table.json").read_text())
+    by_model = {r["model"]: r for r in result["conditions"]}
+    assert by_model["two_hidden"]["final"]["n"] == 3
+    assert by_model["two_hidden"]["final"]["mean"] == pytest.approx((1.5 + 1.6 + 1.3) / 3)
+    assert by_model["no_hidden"]["incomplete_seeds"] == [0]
+    by_pair = {(p["a"], p["b"]): p for p in result["orderings"]}
+    assert by_pair[("two_hidden", "one_hidden")]["verdict"] == "reproduced"
+    assert by_pair[("two_hidden", "one_hidden")]["difference"]["mean"] == pytest.approx(-0.5666666, abs=1e-6)
+    assert by_pair[("symmetric_feedback", "one_hidden")]["verdict"] == "not resolved"
+    assert by_pair[("one_hidden", "no_hidden")]["verdict"] == "too few seeds"
+    assert "| two_hidden | < | one_hidden |" in (out / "seeds_table.md").read_text()
+    assert (out / "learning_curves_seeds_rate.png").stat().st_size > 1000
+
+
+def test_collect_refuses_what_is_not_a_summary(seeds, tmp_path):
+    bad = tmp_path / "sweep" / "one_hidden" / "seed0"
+    bad.mkdir(parents=True)
+    (bad / "summary.json").write_text(json.dumps({"model": "one_hidden"}))
+    with pytest.raises(ValueError, match="not a run summary"):
+        seeds.collect([tmp_path / "sweep"], tmp_path / "summaries")
+    with pytest.raises(FileNotFoundError, match="no such sweep directory"):
+        seeds.collect([tmp_path / "nowhere"], tmp_path / "summaries")
