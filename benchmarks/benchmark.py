@@ -15,6 +15,8 @@ across runs.
     # alternating the two in fresh processes, with one BLAS thread:
     python benchmarks/benchmark.py --targets rate --rate-baseline /tmp/rate_old --ab-rounds 6
     python benchmarks/benchmark.py --targets cpp_standalone --generic-pathways   # Brian2's generic synapse code
+    # the standalone warm start (import + construction on a cached build) against another tree:
+    python benchmarks/benchmark.py --warm-baseline /tmp/old_tree --ab-rounds 6
 
 This is a measurement script, not a test: it asserts nothing.
 """
@@ -49,7 +51,27 @@ def _events_per_example(net, images, labels) -> float:
     return events / len(labels)
 
 
+def _warm_worker(args) -> dict:
+    """Import the package and construct a standalone network on the build in ``args.build_dir``."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    from brian_dendrite.model import load_model
+    from brian_dendrite.simulation import SpikingNetwork
+
+    t1, c1 = time.perf_counter(), time.process_time()
+    import brian_dendrite
+
+    params = load_model(args.model)
+    net = SpikingNetwork(params, seed=0, chunk_size=args.chunk, device="cpp_standalone", build_dir=args.build_dir,
+                         dense_pathways=not args.generic_pathways)
+    t2, c2 = time.perf_counter(), time.process_time()
+    return {"target": "warm", "code": os.path.dirname(brian_dendrite.__file__), "import_s": t1 - t0,
+            "import_cpu_s": c1 - c0, "construct_s": t2 - t1, "construct_cpu_s": c2 - c1, "build_s": net.build_seconds,
+            "build_reused": getattr(net, "build_reused", None)}
+
+
 def worker(args) -> dict:
+    if args.target == "warm":
+        return _warm_worker(args)
     import numpy as np
 
     from brian_dendrite.datasets import load_mnist
@@ -231,6 +253,56 @@ def _rate_ab(args) -> int:
     return 0
 
 
+def _warm_ab(args) -> int:
+    """Warm starts (cached build) of ``args.warm_baseline`` (A) and this tree (B), alternating fresh processes.
+
+    Each code gets its own build directory under ``args.warm_root``, built (or
+    brought up to date) by one untimed process first. Every timed process imports
+    the package and constructs the network; the CPU time of the process and its
+    children (``make``) comes from ``getrusage(RUSAGE_CHILDREN)``.
+    """
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    codes = {"A (baseline)": os.path.abspath(args.warm_baseline), "B (this tree)": here}
+    root = args.warm_root or tempfile.mkdtemp(prefix="bd-bench-warm-")
+    builds = {name: os.path.join(root, "A" if name.startswith("A") else "B") for name in codes}
+    print(f"warm start A/B, {args.model}, chunk {args.chunk}, {args.ab_rounds} rounds, builds under {root}; "
+          f"load average before {os.getloadavg()}", flush=True)
+
+    def one(name):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        res = _run_worker(args, "warm", 1, 0, builds[name], f"warm start {name}", env=_rate_env(args, codes[name]))
+        if res is not None:
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            res["process_s"] = time.perf_counter() - t0
+            res["process_cpu_s"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        return res
+
+    for name in codes:  # untimed: build, or bring the build up to date
+        if one(name) is None:
+            return 1
+    runs: dict[str, list[dict]] = {name: [] for name in codes}
+    for k in range(args.ab_rounds):
+        for name in (list(codes) if k % 2 == 0 else list(codes)[::-1]):
+            res = one(name)
+            if res is None:
+                return 1
+            runs[name].append(res)
+            print(f"round {k}  {name:<14} process {res['process_s']:.2f} s (cpu {res['process_cpu_s']:.2f})  "
+                  f"import {res['import_s']:.2f}  construct {res['construct_s']:.2f} (cpu {res['construct_cpu_s']:.2f})"
+                  f"  build {res['build_s']:.2f}  reused {res['build_reused']}", flush=True)
+    keys = ("process_s", "process_cpu_s", "import_s", "construct_s", "construct_cpu_s", "build_s")
+    med = {name: {key: statistics.median(r[key] for r in rs) for key in keys} for name, rs in runs.items()}
+    print(f"\nmedians over rounds (seconds); load average after {os.getloadavg()}")
+    print(f"{'code':<16}" + "".join(f"{key:>16}" for key in keys))
+    for name, m in med.items():
+        print(f"{name:<16}" + "".join(f"{m[key]:>16.2f}" for key in keys))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"runs": runs, "medians": med}, f, indent=2)
+    return 0
+
+
 def _profile(args) -> int:
     """One profiled standalone process; prints the code objects by ms per training example."""
     res = _run_worker(args, "cpp_standalone", args.chunks, 10, tempfile.mkdtemp(prefix="bd-bench-profile-"),
@@ -278,6 +350,11 @@ def main(argv=None) -> int:
     parser.add_argument("--ab-rounds", type=int, default=5, help="rounds of --rate-baseline (one run of each per round)")
     parser.add_argument("--blas-threads", type=int, default=1,
                         help="BLAS threads of the rate worker (OPENBLAS/OMP/MKL_NUM_THREADS; default 1)")
+    parser.add_argument("--warm-baseline", default=None, metavar="DIR",
+                        help="instead: time the standalone warm start (import + construction on a cached build) of "
+                             "the source tree DIR against this tree's, alternating fresh processes (--ab-rounds)")
+    parser.add_argument("--warm-root", default=None, metavar="DIR",
+                        help="--warm-baseline: keep the two builds under DIR (default: a new temporary directory)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--target", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--build-dir", default=None, help=argparse.SUPPRESS)
@@ -289,6 +366,8 @@ def main(argv=None) -> int:
         return _profile(args)
     if args.rate_baseline:
         return _rate_ab(args)
+    if args.warm_baseline:
+        return _warm_ab(args)
     results = []
     for target in args.targets.split(","):
         runs = ["warm"] if target == "rate" else ["cold", "warm"]

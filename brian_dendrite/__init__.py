@@ -10,6 +10,10 @@ docstrings cite its sections as "specification 1.9" or "specification section 5,
 item 3". How the package is laid out and how data flows through it is described in
 ``docs/architecture.rst``. Each subpackage exports its public API:
 
+* :mod:`brian_dendrite.cells`: the public plugin API for your own Brian2 network
+  (:func:`pyramidal_neurons`, :func:`output_neurons`, :func:`input_neurons`,
+  :func:`dendritic_synapses`, :func:`learning_rule`, :func:`steady_state`,
+  :func:`rate_model`), exported here too;
 * :mod:`brian_dendrite.model`: parameters, equations, neuron groups, synapses, the
   learning rule, the phase schedule, the PSP kernel, initial weights;
 * :mod:`brian_dendrite.simulation`: the spiking network in Brian2 (runtime or
@@ -24,6 +28,17 @@ item 3". How the package is laid out and how data flows through it is described 
   :mod:`brian_dendrite.provenance`.
 """
 
+from .cells import (
+    SITES,
+    dendritic_synapses,
+    input_neurons,
+    learning_rule,
+    output_neurons,
+    phase_schedule,
+    pyramidal_neurons,
+    rate_model,
+    steady_state,
+)
 from .model import (
     CellParameters,
     ModelParameters,
@@ -44,5 +59,15 @@ __all__ = [
     "ProtocolParameters",
     "available_models",
     "load_model",
+    # the plugin API (brian_dendrite.cells)
+    "SITES",
+    "dendritic_synapses",
+    "input_neurons",
+    "learning_rule",
+    "output_neurons",
+    "phase_schedule",
+    "pyramidal_neurons",
+    "rate_model",
+    "steady_state",
     "__version__",
 ]

@@ -1,13 +1,17 @@
 """The ``brian-dendrite`` command line: a thin layer over the library.
 
-Exit codes: 0 success, 1 a check failed, 2 bad usage or bad input.
+Exit codes: 0 success, 1 a check failed, 2 bad usage or bad input, 3 a file could not
+be written or read (a full disk, no permission: the message names the file; files
+written before are left intact), 141 the reader of the output went away (``| head``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="brian-dendrite",
         description="Segregated-dendrite deep learning (Guerguiev, Lillicrap & Richards 2017) in Brian2.",
+        epilog="'brian-dendrite COMMAND --help' describes a command. Documentation (user guide, examples, "
+               "API and command reference): the Sphinx site in docs/ of the source repository; build it with "
+               "'pip install .[docs]' and 'python -m sphinx -b html docs docs/_build/html', then open "
+               "docs/_build/html/index.html.",
     )
     parser.add_argument("--version", action="store_true", help="print the package and Brian2 versions")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -51,10 +59,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_training_arguments(p)
 
-    p = sub.add_parser("export", help="export a recording (OUTPUT/recording.npz of 'train --record') to NWB")
+    p = sub.add_parser("export", help="export a recording (OUTPUT/recording.npz of 'train --record') to NWB or SONATA")
     p.add_argument("recording", type=Path, help="a recording.npz, or a run directory holding one")
-    p.add_argument("--output", type=Path, default=None, help="NWB file (default: beside the recording, .nwb)")
-    p.add_argument("--inspect", action="store_true", help="run nwbinspector on the file and print its findings")
+    p.add_argument("--format", choices=["nwb", "sonata"], default="nwb",
+                   help="nwb (default): spikes, potentials, plateaus and phases; sonata: the spikes as a SONATA "
+                        "spike file (HDF5, times in ms) for BMTK, NEST and libsonata")
+    p.add_argument("--output", type=Path, default=None,
+                   help="output file (default: beside the recording, RECORDING.nwb or RECORDING_spikes.h5)")
+    p.add_argument("--sorting", choices=["by_id", "by_time", "none"], default="by_id",
+                   help="sonata: order of the spikes of each population (default by_id: node id, then time)")
+    p.add_argument("--inspect", action="store_true", help="nwb: run nwbinspector on the file and print its findings")
+    p.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
 
     p = sub.add_parser("plot", help="figures of a run directory: learning curve, raster, potentials, weights")
     p.add_argument("run", type=Path, help="a run directory (summary.json, weights.npz, recording.npz)")
@@ -70,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_sweep_arguments(p)
 
+    p = sub.add_parser("crosscheck", help="run the same cells and learning rule in NEURON and Brian2 and compare")
+    from .nrn import add_crosscheck_arguments
+
+    add_crosscheck_arguments(p)
+
     p = sub.add_parser("test", help="test saved weights on the MNIST test set")
     p.add_argument("weights", type=Path, help="a weights.npz or checkpoint.npz file")
     p.add_argument("--model", default=None, help="model name or .toml (default: the run's summary.json)")
@@ -77,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--target", choices=["cython", "numpy", "cpp_standalone"], default="cython")
     p.add_argument("--data-dir", type=Path, default=None)
+    p.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
     return parser
 
 
@@ -87,6 +108,12 @@ def _check_train_options(args) -> None:
         if value is not None and value < least:
             raise ValueError(f"{flag} = {value}: expected {least} or more"
                              + (" (0: no test)" if flag == "--test-examples" else ""))
+    if (args.examples if args.examples is not None else args.epochs) <= 0:
+        given = f"--examples {args.examples}" if args.examples is not None else f"--epochs {args.epochs:g}"
+        raise ValueError(f"{given} gives no training examples; expected at least 1")
+    if args.kind == "rate" and args.record:
+        raise ValueError(f"--record = {args.record}: recordings are of the spiking network; "
+                         "not available with --kind rate")
     if args.test_examples == 0 and (args.test_every or args.initial_test):
         print("brian-dendrite train: --test-examples 0: the run is not tested (--test-every and --initial-test "
               "test nothing)", file=sys.stderr)
@@ -107,11 +134,18 @@ def _cmd_train(args) -> int:
     if args.record > len(train_set.labels):
         raise ValueError(f"--record = {args.record}: more than the {len(train_set.labels)} training examples")
     if args.kind == "rate":
-        from .training import train_rate
+        from .training import CHECKPOINT, train_rate
+
+        checkpoint = args.output / CHECKPOINT
+        if checkpoint.exists() and not args.resume:
+            raise ValueError(f"{checkpoint} exists: pass --resume to continue it, or choose another --output")
+        if args.resume and not checkpoint.exists():
+            print(f"brian-dendrite train: no checkpoint in {args.output}, starting from the beginning",
+                  file=sys.stderr)
 
         summary = train_rate(params, train_set, test_set, args.output, n, seed=args.seed,
                              test_examples=args.test_examples, test_every=args.test_every,
-                             initial_test=args.initial_test)
+                             initial_test=args.initial_test, progress=not args.quiet)
         print(json.dumps({k: summary[k] for k in ("model", "kind", "examples_trained", "final_test_error",
                                                   "ms_per_example")}))
         print(f"summary: {args.output / 'summary.json'}")
@@ -122,18 +156,16 @@ def _cmd_train(args) -> int:
         if not trainer.resume():
             print(f"brian-dendrite train: no checkpoint in {args.output}, starting from the beginning",
                   file=sys.stderr)
+        elif trainer.progress["examples"] > n:
+            raise ValueError(f"checkpoint {trainer.checkpoint_path} is after {trainer.progress['examples']} examples; "
+                             f"this run asks for {n}: it cannot train fewer")
     elif trainer.checkpoint_path.exists():
         raise ValueError(f"{trainer.checkpoint_path} exists: pass --resume to continue it, or choose another --output")
-    bar = None
-    if not args.no_progress:
-        from tqdm import tqdm
+    from ._progress import progress_bar
 
-        bar = tqdm(total=n, initial=trainer.progress["examples"], unit="example", desc="training")
-    try:
+    with progress_bar(n, "training", "example", enabled=not args.quiet,
+                      initial=min(trainer.progress["examples"], n)) as bar:
         summary = trainer.train(n, progress_bar=bar, initial_test=args.initial_test)
-    finally:
-        if bar is not None:
-            bar.close()
     if args.record:
         net = trainer.network
         idx = np.random.default_rng(args.seed).choice(len(train_set.labels), size=args.record, replace=False)
@@ -149,18 +181,69 @@ def _cmd_train(args) -> int:
     return 0
 
 
-def _recording_path(path: Path) -> Path:
-    return path / "recording.npz" if path.is_dir() else path
+def _load_recording(path: Path):
+    """``(recording, its file)`` for 'export': a recording.npz, or a run directory holding one."""
+    from .simulation import RunRecording
+
+    src = path / "recording.npz" if path.is_dir() else path
+    if not src.is_file():
+        where = f"run directory {path} has no recording.npz" if path.is_dir() else f"recording file {src} does not exist"
+        raise FileNotFoundError(f"{where} (write one with 'brian-dendrite train --record N')")
+    try:
+        return RunRecording.load(src), src
+    except (KeyError, TypeError, IndexError, EOFError, zipfile.BadZipFile) as err:  # truncated, or other contents
+        raise ValueError(f"{src} is not a readable brian_dendrite recording ({type(err).__name__}: {err})") from None
+
+
+def _export_output(args, src: Path) -> Path:
+    """The file 'export' writes: --output, else beside the recording; checked before any work."""
+    out = args.output or (src.with_suffix(".nwb") if args.format == "nwb" else src.with_name(f"{src.stem}_spikes.h5"))
+    if out.is_dir():
+        raise ValueError(f"--output {out} is a folder; expected a file name")
+    if not out.parent.is_dir():
+        raise FileNotFoundError(f"--output {out}: folder {out.parent} does not exist")
+    if not os.access(out.parent, os.W_OK | os.X_OK):
+        raise ValueError(f"--output {out}: folder {out.parent} is not writable")
+    return out
+
+
+def _os_error_in(err: BaseException) -> OSError | None:
+    """The first OSError in the chain of ``err`` (itself, its cause, its context, ...), or None."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, OSError):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
 
 
 def _cmd_export(args) -> int:
-    from .io import to_nwb
-    from .simulation import RunRecording
+    from ._progress import progress_bar
+    from .io import to_nwb, to_sonata
 
-    src = _recording_path(args.recording)
-    rec = RunRecording.load(src)
-    out = args.output or src.with_suffix(".nwb")
-    to_nwb(rec, out)
+    if args.inspect and args.format != "nwb":
+        raise ValueError(f"--inspect runs nwbinspector on NWB files; it does not apply to --format {args.format}")
+    if args.output is not None:
+        _export_output(args, args.output)  # an unusable output is refused before the recording is read
+    with progress_bar(2, f"{args.format.upper()} export", "step", enabled=not args.quiet) as bar:
+        bar.set_postfix_str("reading the recording")
+        rec, src = _load_recording(args.recording)
+        out = _export_output(args, src)
+        bar.update(1)
+        bar.set_postfix_str(f"writing {out.name}")
+        try:
+            if args.format == "sonata":
+                to_sonata(rec, out, sorting=args.sorting, progress=False)
+            else:
+                to_nwb(rec, out)
+        except Exception as err:
+            cause = _os_error_in(err)  # hdmf wraps the OSError of h5py in a plain Exception
+            if cause is None:
+                raise
+            raise OSError(f"could not write {out} ({type(cause).__name__}: {cause}); "
+                          "an existing file of that name is unchanged") from err  # exit status 3
+        bar.update(1)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, {float(rec.duration):.3f} s simulated)")
     if args.inspect:
         from nwbinspector import inspect_nwbfile
@@ -187,13 +270,28 @@ def _cmd_plot(args) -> int:
         plot_receptive_fields,
         plot_weight_histograms,
     )
-    from .simulation import RunRecording
 
     run = args.run
     if not run.is_dir():
         raise ValueError(f"{run} is not a run directory")
+    # every file is read first: an unreadable one is named before anything is written
+    summary = weights = rec = None
+    if (run / "summary.json").exists():
+        try:
+            summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
+        except ValueError as err:
+            raise ValueError(f"{run / 'summary.json'} is not a readable run summary: {err}") from None
+    if (run / "weights.npz").exists():
+        weights = Weights.load(run / "weights.npz")
+    if (run / "recording.npz").exists():
+        rec, _ = _load_recording(run / "recording.npz")
+    if summary is None and weights is None and rec is None:
+        raise ValueError(f"{run} has no summary.json, weights.npz or recording.npz to plot")
     out = args.output or run / "figures"
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"figure directory {out} cannot be created: {err}") from None
     written = []
 
     def save(ax, name):
@@ -202,20 +300,16 @@ def _cmd_plot(args) -> int:
         plt.close(fig)
         written.append(str(out / name))
 
-    if (run / "summary.json").exists():
-        save(plot_learning_curve(json.loads((run / "summary.json").read_text())), "learning_curve.png")
-    if (run / "weights.npz").exists():
-        w = Weights.load(run / "weights.npz")
-        if len(w.W) > 1:
-            save(plot_receptive_fields(w.W[0]), "receptive_fields.png")
-        save(plot_weight_histograms(w), "weight_histograms.png")
-    if (run / "recording.npz").exists():
-        rec = RunRecording.load(run / "recording.npz")
+    if summary is not None:
+        save(plot_learning_curve(summary), "learning_curve.png")
+    if weights is not None:
+        if len(weights.W) > 1:
+            save(plot_receptive_fields(weights.W[0]), "receptive_fields.png")
+        save(plot_weight_histograms(weights), "weight_histograms.png")
+    if rec is not None:
         save(plot_raster(rec), "raster.png")
         for layer in rec.potentials:
             save(plot_potentials(rec, layer), f"potentials_{layer}.png")
-    if not written:
-        raise ValueError(f"{run} has no summary.json, weights.npz or recording.npz to plot")
     print("\n".join(written))
     return 0
 
@@ -223,7 +317,16 @@ def _cmd_plot(args) -> int:
 def _cmd_validate(args) -> int:
     from .validation import run_validation_from_args
 
+    if args.data_dir is not None and not args.data_dir.is_dir():  # before the report folder is made
+        raise FileNotFoundError(f"--data-dir {args.data_dir} is not a folder")
+
     return run_validation_from_args(args)
+
+
+def _cmd_crosscheck(args) -> int:
+    from .nrn import run_crosscheck_from_args
+
+    return run_crosscheck_from_args(args)
 
 
 def _cmd_sweep(args) -> int:
@@ -274,7 +377,13 @@ def _cmd_test(args) -> int:
     else:
         brian2.prefs.codegen.target = args.target
         net = SpikingNetwork(params, weights=weights, seed=args.seed, test_chunk_size=min(1000, n))
-    result = net.test(test_set.images[:n], test_set.labels[:n])
+    from ._progress import BrianProgress, progress_bar
+
+    with progress_bar(n, "testing", "image", enabled=not args.quiet) as bar:
+        chunk = net.test_chunk_size
+        report = BrianProgress(bar, [min(chunk, n - start) for start in range(0, n, chunk)])
+        result = net.test(test_set.images[:n], test_set.labels[:n], report=report)
+        report.finish()
     print(json.dumps({"test_error": result.error, "test_images": n, "readout": result.readout}))
     return 0
 
@@ -290,6 +399,22 @@ def _cmd_models(args) -> int:
     return 0
 
 
+def _check_cell_options(args) -> None:
+    """ValueError naming the first option of 'cell' that cannot work (before anything is simulated)."""
+    n = len(args.basal)
+    if n == 0:
+        raise ValueError("--basal: expected at least one number (one neuron per value)")
+    if args.phase <= 0:
+        raise ValueError(f"--phase = {args.phase:g}: expected a positive length in ms")
+    if args.apical_drive < 0:
+        raise ValueError(f"--apical-drive = {args.apical_drive:g}: expected 0 (none) or a positive rate in Hz")
+    if args.apical is not None and len(args.apical) not in (1, n):
+        raise ValueError(f"--apical has {len(args.apical)} values for {n} neurons (--basal): expected 1 or {n}")
+    folder = args.output.parent
+    if not folder.is_dir():
+        raise FileNotFoundError(f"--output {args.output}: folder {folder} does not exist")
+
+
 def _cmd_cell(args) -> int:
     import brian2
     import matplotlib
@@ -302,6 +427,7 @@ def _cmd_cell(args) -> int:
     from .plotting import plot_compartments
     from .simulation import CellPopulation, PoissonDrive
 
+    _check_cell_options(args)
     brian2.prefs.codegen.target = args.target
     if args.model:
         params = load_model(args.model)
@@ -348,12 +474,51 @@ def main(argv=None) -> int:
     from .model import ParameterError
 
     handlers = {"models": _cmd_models, "cell": _cmd_cell, "train": _cmd_train, "test": _cmd_test,
-                "export": _cmd_export, "plot": _cmd_plot, "validate": _cmd_validate, "sweep": _cmd_sweep}
+                "export": _cmd_export, "plot": _cmd_plot, "validate": _cmd_validate, "sweep": _cmd_sweep,
+                "crosscheck": _cmd_crosscheck}
+    restore_console = _quiet_console() if getattr(args, "quiet", False) else None
     try:
-        return handlers[args.command](args)
+        status = handlers[args.command](args)
+        sys.stdout.flush()  # here, so that a closed pipe is noticed in the try
+        return status
     except (ParameterError, ValueError, FileNotFoundError, NotImplementedError) as err:
         print(f"brian-dendrite {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        return _broken_pipe()
+    except OSError as err:  # a full disk, no permission: not the user's input, and no traceback
+        print(f"brian-dendrite {args.command}: error: {err}", file=sys.stderr)
+        return 3
+    finally:
+        if restore_console is not None:
+            restore_console()
+
+
+def _quiet_console():
+    """``--quiet``: the console log (Brian2's handler, which shows this package's log too) keeps
+    warnings and errors only; returns the function that restores it."""
+    import logging
+
+    from brian2.utils.logger import BrianLogger
+
+    handler = BrianLogger.console_handler
+    if handler is None:  # pragma: no cover - Brian2 always installs one
+        return lambda: None
+    level = handler.level
+    handler.setLevel(max(level, logging.WARNING))
+    return lambda: handler.setLevel(level)
+
+
+def _broken_pipe() -> int:
+    """The reader of stdout went away (``brian-dendrite models | head``): exit quietly with 128 + SIGPIPE."""
+    import os
+
+    try:  # the interpreter flushes stdout again at exit: let that go nowhere
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # pragma: no cover - stdout is not a real file
+        pass
+    return 141
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -31,7 +31,9 @@ __all__ = ["DOI", "EPOCHS", "REFERENCE", "REPORTED", "STATEMENTS", "TEST_ERRORS"
 #: The paper.
 REFERENCE = ('Guerguiev J, Lillicrap TP, Richards BA (2017). "Towards deep learning with segregated dendrites". '
              "eLife 6:e22901")
+#: The paper's DOI.
 DOI = "10.7554/eLife.22901"
+#: The paper on the eLife site.
 URL = "https://elifesciences.org/articles/22901"
 
 #: Epochs (of 60,000 examples) after which the paper reports its test errors.

@@ -4,7 +4,9 @@ Every file that a run leaves behind (checkpoints, summaries, reports) records th
 versions of the software that made it (:func:`versions`) and is written atomically:
 a temporary file in the destination directory, flushed to disk, then
 ``os.replace``. A crash or an exception never leaves a partial file under the final
-name, and an existing file there stays intact until the new one is complete.
+name, and an existing file there stays intact until the new one is complete. A
+failed write (a full disk, no permission) raises an :class:`OSError` whose message
+names the file and says that the previous one is unchanged.
 
 The git commit of the source tree is looked up the first time :func:`versions` is
 called in a process, not at import, and then kept for the life of the process: a
@@ -75,17 +77,29 @@ def _replace_atomically(path: Path, write, mode: str, suffix: str) -> Path:
     """Write a temporary file beside ``path`` with ``write(fh)``, flush it to disk, rename it to ``path``."""
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=suffix)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=suffix)
+    except OSError as err:
+        raise _write_error(path, err) from err
     try:
         with os.fdopen(fd, mode) as fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise _write_error(path, err) from err
         raise
     return path
+
+
+def _write_error(path: Path, err: OSError) -> OSError:
+    """``err`` as an OSError of the same class and errno whose message names ``path`` and keeps it intact."""
+    reason = err.strerror or str(err)
+    previous = "the previous file is unchanged" if path.exists() else "no file was written"
+    return type(err)(err.errno, f"could not write {path} ({reason}); {previous}")
 
 
 def write_json_atomic(path, data) -> Path:

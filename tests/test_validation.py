@@ -517,7 +517,7 @@ def test_one_command_line_for_both_entry_points(monkeypatch, capsys):
     cli_args = vars(build_parser().parse_args(["validate"]))
     assert {k: cli_args[k] for k in module_args} == module_args
     assert module_args == {"tier": "fast", "output": Path("validation-report"), "data_dir": None, "seed": 0,
-                           "target": "cython", "checks": None}
+                           "target": "cython", "checks": None, "quiet": False}
     calls = []
 
     def fake(tier, output_dir, data_dir, seed, target, checks):

@@ -1,4 +1,4 @@
-"""Data out: recordings to neo and NWB, and NWB files back to neo spike trains.
+"""Data out: recordings to neo, NWB and SONATA, and NWB and SONATA files read back.
 
 :func:`to_neo` builds an in-memory :class:`neo.Block` of a
 :class:`~brian_dendrite.simulation.RunRecording` for elephant and other
@@ -7,9 +7,13 @@ objects of one layer; :func:`to_nwb` writes a Neurodata Without Borders file
 with pynwb; :func:`read_nwb_spiketrains` reads the spikes back through neo's
 :class:`neo.io.NWBIO` (the round-trip path that the tests check).
 :func:`simulated_subject` is the NWB subject of a simulation.
+:func:`to_sonata` writes the spikes to a SONATA spike file (HDF5, for BMTK,
+NEST and libsonata) and :func:`read_sonata_spikes` reads such a file back.
 
 Modules: :mod:`brian_dendrite.io.neo` (neo objects, and NWB files read into
-neo) and :mod:`brian_dendrite.io.nwb` (the NWB writer).
+neo), :mod:`brian_dendrite.io.nwb` (the NWB writer) and
+:mod:`brian_dendrite.io.sonata` (the SONATA spike file, whose layout is
+described there).
 
 Units are stripped here, at the boundary to neo (``quantities``) and NWB (SI
 floats in seconds); everything upstream keeps Brian2 quantities.
@@ -107,5 +111,7 @@ to NWB and its spike trains read back::
 
 from .neo import read_nwb_spiketrains, spiketrains_to_neo, to_neo
 from .nwb import simulated_subject, to_nwb
+from .sonata import SonataPopulation, read_sonata_spikes, to_sonata
 
-__all__ = ["read_nwb_spiketrains", "simulated_subject", "spiketrains_to_neo", "to_neo", "to_nwb"]
+__all__ = ["SonataPopulation", "read_nwb_spiketrains", "read_sonata_spikes", "simulated_subject",
+           "spiketrains_to_neo", "to_neo", "to_nwb", "to_sonata"]

@@ -56,7 +56,7 @@ psp_SITE = (x_SITE_L - x_SITE_s) * psp_unit / (tau_L - tau_s) : 1
 
 
 def trace_equations(site: str) -> Equations:
-    """Kernel-filtered synaptic input at a dendritic site (``basal`` or ``apical``)."""
+    """Kernel-filtered synaptic input at a site (``basal``, ``apical`` or ``soma``)."""
     return Equations(
         _TRACES,
         x_SITE_L=f"x_{site}_L",
@@ -101,17 +101,36 @@ def spike_generator_equations() -> Equations:
     )
 
 
-def pyramidal_equations() -> Equations:
+#: Kernel-filtered synaptic input onto the soma itself: it shifts the leak's reversal
+#: potential, ``-g_L (V_soma - psp_soma)`` (not part of the paper's model; used by
+#: :mod:`brian_dendrite.cells` for somatic synapses).
+_SOMA_LEAK = {False: "-g_L*V_soma", True: "-g_L*(V_soma - psp_soma)"}
+
+
+def _somatic(soma: Equations, somatic_input: bool) -> Equations:
+    return soma + trace_equations("soma") if somatic_input else soma
+
+
+def pyramidal_equations(somatic_input: bool = False) -> Equations:
     """Hidden-layer neuron: basal, apical and somatic compartments (specification 1.3).
 
     ``C_m dV_soma/dt = -g_L V_soma + g_B (V_basal - V_soma) + g_A (V_apical - V_soma)``
     with ``C_m = 1``; rate ``phi_max * sigma(V_soma)``, stored once per step (after
     the state update, before the spike threshold) by the group's accumulation
     code, so that sigma is evaluated once per neuron and step.
+
+    Parameters
+    ----------
+    somatic_input : bool
+        Also accept kernel-filtered synaptic input onto the soma (traces
+        ``x_soma_L``, ``x_soma_s``, ``psp_soma``), entering as
+        ``-g_L (V_soma - psp_soma)`` in place of the leak ``-g_L V_soma``.
+        Default False: the paper's neuron, unchanged.
     """
+    leak = _SOMA_LEAK[bool(somatic_input)]
     soma = Equations(
-        """
-        dV_soma/dt = -g_L*V_soma + g_B*(V_basal - V_soma) + g_A*(V_apical - V_soma) : 1
+        f"""
+        dV_soma/dt = {leak} + g_B*(V_basal - V_soma) + g_A*(V_apical - V_soma) : 1
         V_basal = psp_basal + b_basal : 1
         V_apical = psp_apical + c_apical : 1
         b_basal : 1
@@ -119,10 +138,11 @@ def pyramidal_equations() -> Equations:
         rate : Hz
         """
     )
-    return soma + trace_equations("basal") + trace_equations("apical") + own_trace_equations() + spike_generator_equations()
+    dendrites = trace_equations("basal") + trace_equations("apical")
+    return _somatic(soma, somatic_input) + dendrites + own_trace_equations() + spike_generator_equations()
 
 
-def output_equations() -> Equations:
+def output_equations(somatic_input: bool = False) -> Equations:
     """Output neuron: basal dendrite and soma with teaching conductances (specification 1.4).
 
     ``C_m dV_soma/dt = -g_L V_soma + g_D (V_basal - V_soma) + g_E (E_E - V_soma) + g_I (E_I - V_soma)``
@@ -130,16 +150,18 @@ def output_equations() -> Equations:
     section 5, item 2; the paper-literal form is ``g_teach = g_L``). ``g_E`` and
     ``g_I`` are defined by adding either :data:`TEACHING_PARAMETERS` (set by the
     user) or :func:`teaching_from_schedule` (switched by the phase schedule).
+    ``somatic_input`` as for :func:`pyramidal_equations`.
     """
+    leak = _SOMA_LEAK[bool(somatic_input)]
     soma = Equations(
-        """
-        dV_soma/dt = -g_L*V_soma + g_D*(V_basal - V_soma) + g_E*(E_E - V_soma) + g_I*(E_I - V_soma) : 1
+        f"""
+        dV_soma/dt = {leak} + g_D*(V_basal - V_soma) + g_E*(E_E - V_soma) + g_I*(E_I - V_soma) : 1
         V_basal = psp_basal + b_basal : 1
         b_basal : 1
         rate : Hz
         """
     )
-    return soma + trace_equations("basal") + own_trace_equations() + spike_generator_equations()
+    return _somatic(soma, somatic_input) + trace_equations("basal") + own_trace_equations() + spike_generator_equations()
 
 
 #: Teaching conductances as plain parameters (for studying the cell alone).
@@ -163,12 +185,16 @@ def teaching_from_schedule() -> Equations:
     )
 
 
-def input_equations() -> Equations:
+def input_equations(rate_parameter: bool = False) -> Equations:
     """Input (pixel) neuron: Poisson at ``phi_max * pixel`` (specification 1.1).
 
     ``pixel`` (in [0, 1]) is read from the image of the current example; the
-    input is silent in idle padding (``phase == IDLE``).
+    input is silent in idle padding (``phase == IDLE``). With ``rate_parameter``
+    the rate is instead a per-neuron parameter ``rate`` (Hz) set by the user, not
+    gated by the phase.
     """
+    if rate_parameter:
+        return Equations("rate : Hz") + own_trace_equations() + spike_generator_equations()
     # IDLE is the only code below FORWARD: "phase >= FORWARD" is "not idle"
     return (
         Equations(

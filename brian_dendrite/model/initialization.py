@@ -487,8 +487,20 @@ def symmetric_feedback(
 def initial_weights(params: ModelParameters, rng: np.random.Generator) -> Weights:
     """Initial weights of the network described by ``params`` (specification 1.11, 1.13).
 
-    Decisions
-    ---------
+    Parameters
+    ----------
+    params : ModelParameters
+    rng : numpy.random.Generator
+        All random numbers are drawn from it, in the order given in the module docstring.
+
+    Returns
+    -------
+    Weights
+
+    Notes
+    -----
+    Decisions:
+
     * ``network.init == "paper"``: uniform ``U[0,1) - 0.5`` scaled by 3.465
       (sd ``W_sd``); ``Y`` built top down as a product of random matrices (see
       the module docstring). ``"head"``: ``U(-1, 1)`` scaled by 3.465 (sd
@@ -506,16 +518,6 @@ def initial_weights(params: ModelParameters, rng: np.random.Generator) -> Weight
       by ``sparse_gain``; the survivor mask is stored in ``Y_mask``.
     * ``feedback in ("symmetric", "noisy_symmetric")``: ``Y`` is replaced by
       :func:`symmetric_feedback` of the initial ``W`` (noise drawn from ``rng``).
-
-    Parameters
-    ----------
-    params : ModelParameters
-    rng : numpy.random.Generator
-        All random numbers are drawn from it, in the order given in the module docstring.
-
-    Returns
-    -------
-    Weights
     """
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"initial_weights: rng must be a numpy.random.Generator, got {type(rng).__name__}")

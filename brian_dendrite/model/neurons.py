@@ -180,6 +180,8 @@ def pyramidal_group(
     extra_namespace: dict | None = None,
     extra_equations=None,
     extra_events: dict | None = None,
+    plateau: bool = True,
+    somatic_input: bool = False,
 ) -> NeuronGroup:
     """A population of hidden-layer pyramidal neurons (specification 1.3, 1.7).
 
@@ -194,6 +196,12 @@ def pyramidal_group(
         The ``sched_*`` TimedArrays of a :class:`~brian_dendrite.model.schedule.PhaseSchedule`.
     name : str
         Brian2 name of the group.
+    plateau : bool
+        Define the ``plateau`` event and compute ``alpha_f``, ``alpha_t`` (default True;
+        False leaves them 0 and saves the apical window sums).
+    somatic_input : bool
+        Accept synapses onto the soma (see
+        :func:`~brian_dendrite.model.equations.pyramidal_equations`; default False).
 
     Returns
     -------
@@ -201,11 +209,12 @@ def pyramidal_group(
         With events ``spike``, ``plateau`` and ``phase_end``; ``b_basal`` and
         ``c_apical`` are the basal bias and the (optional) apical bias.
     """
-    eqs = _extend(pyramidal_equations() + schedule_equations() + accumulator_equations("pyramidal"), extra_equations)
+    eqs = _extend(pyramidal_equations(somatic_input) + schedule_equations() + accumulator_equations("pyramidal"),
+                  extra_equations)
     extra = dict(extra_namespace or {})
     extra["offset_sd_steps"] = float(protocol.plateau_offset_sd / cell.dt)
     extra["offset_max_steps"] = int(round(float(protocol.plateau_offset_max / cell.dt)))
-    events = {**_events(plateau=True), **(extra_events or {})}
+    events = {**_events(plateau=plateau), **(extra_events or {})}
     group = NeuronGroup(
         n,
         eqs,
@@ -218,11 +227,14 @@ def pyramidal_group(
         name=name,
     )
     phase_end = _PHASE_END
-    if protocol.stochastic_plateau:
+    if protocol.stochastic_plateau and plateau:
         # Drawn on the last step of a phase (after its plateau), valid for the next phase.
         phase_end += _DRAW_OFFSET
         group.plateau_offset = _DRAW_OFFSET.split(" = ", 1)[1].strip()
     group.rate = "phi_max / (1 + exp(-V_soma))"
+    if not plateau:
+        _attach_bookkeeping(group, _ACCUMULATE, phase_end)
+        return group
     _attach_bookkeeping(group, _ACCUMULATE + _ACCUMULATE_APICAL, phase_end)
     group.run_on_event("plateau", _PLATEAU, when="before_synapses", order=0)
     return group
@@ -237,6 +249,7 @@ def output_group(
     extra_namespace: dict | None = None,
     extra_equations=None,
     extra_events: dict | None = None,
+    somatic_input: bool = False,
 ) -> NeuronGroup:
     """A population of output neurons with teaching conductances (specification 1.4).
 
@@ -246,6 +259,8 @@ def output_group(
         ``'schedule'``: in the target phase neuron ``class_index == label`` gets
         ``g_E = g_teach``, the others ``g_I = g_teach`` (the network's case);
         ``'parameters'``: ``g_E`` and ``g_I`` are parameters set by the user.
+    somatic_input : bool
+        Accept synapses onto the soma (default False).
     """
     if teaching == "schedule":
         teach = teaching_from_schedule()
@@ -253,7 +268,7 @@ def output_group(
         teach = TEACHING_PARAMETERS
     else:
         raise ValueError(f"teaching = {teaching!r}: expected 'schedule' or 'parameters'")
-    eqs = _extend(output_equations() + teach + schedule_equations() + accumulator_equations("output"), extra_equations)
+    eqs = _extend(output_equations(somatic_input) + teach + schedule_equations() + accumulator_equations("output"), extra_equations)
     group = NeuronGroup(
         n,
         eqs,
@@ -284,9 +299,10 @@ def input_group(
     """Poisson input neurons at ``phi_max * pixel`` (specification 1.1).
 
     ``images`` is a 2-D ``TimedArray`` indexed by ``(example * ms, i)`` with
-    pixel values in [0, 1].
+    pixel values in [0, 1]; ``None`` makes ``rate`` (Hz) a parameter set by the
+    user instead.
     """
-    eqs = _extend(input_equations() + schedule_equations() + accumulator_equations("input"), extra_equations)
+    eqs = _extend(input_equations(rate_parameter=images is None) + schedule_equations() + accumulator_equations("input"), extra_equations)
     group = NeuronGroup(
         n,
         eqs,
@@ -294,7 +310,7 @@ def input_group(
         reset=_SPIKE_RESET,
         events={**_events(plateau=False), **(extra_events or {})},
         method=cell.method,
-        namespace=_namespace(cell, schedule_arrays, {"images": images}),
+        namespace=_namespace(cell, schedule_arrays, None if images is None else {"images": images}),
         dt=cell.dt,
         name=name,
     )

@@ -37,23 +37,27 @@ from .schedule import TARGET
 __all__ = ["HIDDEN_DELTA", "OUTPUT_DELTA", "WEIGHT_UPDATE", "LEARN_CONDITION", "LEARN_PRE_CONDITION",
            "learning_scales"]
 
+#: The ``learn`` event of every layer: the last time step of each target phase.
 LEARN_CONDITION = f"phase == {TARGET} and steps_left == 0"
 
 #: The presynaptic trigger of the weight update (``skip_psp_below`` in the group's namespace).
 LEARN_PRE_CONDITION = LEARN_CONDITION + " and s_mean_f > skip_psp_below"
 
+#: Event code of a hidden neuron at ``learn``: its local error ``delta`` and bias update.
 HIDDEN_DELTA = """
 sig_f = 1 / (1 + exp(-V_mean_f))
 delta = learning_scale * (alpha_t - alpha_f) * sig_f * (1 - sig_f)
 b_basal += delta
 """
 
+#: Event code of an output neuron at ``learn``: its local error ``delta`` and bias update.
 OUTPUT_DELTA = """
 sig_f = 1 / (1 + exp(-V_mean_f))
 delta = learning_scale * (rate_mean_t - sig_f) * sig_f * (1 - sig_f)
 b_basal += delta
 """
 
+#: Synaptic code of the weight update, run on the presynaptic ``learn_pre`` event.
 WEIGHT_UPDATE = "w += delta_post * s_mean_f_pre"
 
 

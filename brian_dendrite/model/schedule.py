@@ -31,7 +31,9 @@ from .parameters import ParameterError, ProtocolParameters
 
 __all__ = ["FORWARD", "TARGET", "TEST", "IDLE", "PHASE_NAMES", "PhaseSchedule", "draw_phase_lengths"]
 
+#: Phase codes, as stored in the schedule and read by the neurons as ``phase``.
 FORWARD, TARGET, TEST, IDLE = 0, 1, 2, -1
+#: Phase code -> phase name.
 PHASE_NAMES = {FORWARD: "forward", TARGET: "target", TEST: "test", IDLE: "idle"}
 _CODES = {name: code for code, name in PHASE_NAMES.items()}
 #: ``steps_left`` during idle padding: far from 0 so that no phase-end event fires.

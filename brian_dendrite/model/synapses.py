@@ -60,7 +60,8 @@ def kernel_synapses(
 
     Parameters
     ----------
-    site : {'basal', 'apical'}
+    site : {'basal', 'apical', 'soma'}
+        ``'soma'`` needs a target built with ``somatic_input=True``.
     model : str
         Synaptic model; must define the weight ``w``.
     extra_pathways, extra_events : dict, optional
@@ -74,8 +75,8 @@ def kernel_synapses(
     Synapses
         Not yet connected.
     """
-    if site not in ("basal", "apical"):
-        raise ValueError(f"site = {site!r}: expected 'basal' or 'apical'")
+    if site not in ("basal", "apical", "soma"):
+        raise ValueError(f"site = {site!r}: expected 'basal', 'apical' or 'soma'")
     on_pre = {"pre": deliver_code(site)}
     on_event = {"pre": "spike"}
     ns = dict(namespace or {})

@@ -45,7 +45,7 @@ spiking feedback (the output spikes are kernel-filtered) and 1 for rate feedback
 override the defaults.
 
 Equations (specification 1.1-1.9 at steady state)
---------------------------------------------
+-------------------------------------------------
 Input (1.1, 1.2)
     ``r_in = phi * pixel``.
 Hidden layer ``h`` (1.3)

@@ -17,7 +17,10 @@ the generated standalone code, so it is kept fixed):
    layer's apical dendrite (fixed weights, specification 1.5), unless the feedback is
    symmetric;
 5. the truncation of every layer's own trace (truncated kernel only) and the monitor
-   of the output layer's test readout.
+   of the output layer's test readout;
+6. the all-to-all ``connect()`` of the forward and feedback synapses, in the order
+   they were made (on cpp_standalone deferred until the project is generated, and
+   skipped when a cached build is reused: :mod:`brian_dendrite.simulation._warm`).
 
 :func:`initial_state` draws, in numpy and from the network's seed, what a network
 starts from on every device alike: the spike generators' first uniform numbers, the
@@ -80,6 +83,9 @@ class NetworkObjects:
         The ``sched_*`` ``TimedArray`` s the groups were built with.
     images : TimedArray
         The image array the input group was built with.
+    unconnected : list of Synapses
+        The all-to-all synapses whose ``connect()`` was deferred (``build_network(...,
+        connect=False)``); :meth:`connect` makes them.
     """
 
     input: NeuronGroup
@@ -91,6 +97,12 @@ class NetworkObjects:
     network: Network
     schedule_arrays: dict
     images: TimedArray
+    unconnected: list = field(default_factory=list)
+
+    def connect(self) -> None:
+        """Connect the synapses whose ``connect()`` was deferred (all-to-all), in the order they were made."""
+        while self.unconnected:
+            self.unconnected.pop(0).connect()
 
     @property
     def layers(self) -> list:
@@ -111,7 +123,8 @@ def check_supported(params: ModelParameters) -> None:
         raise NotImplementedError("feedback_spiking = false (rate feedback) is not implemented in the spiking network yet")
 
 
-def build_network(params: ModelParameters, schedule_arrays: dict, images: TimedArray) -> NetworkObjects:
+def build_network(params: ModelParameters, schedule_arrays: dict, images: TimedArray,
+                  connect: bool = True) -> NetworkObjects:
     """All Brian2 objects of the network for *params*, in one ``brian2.Network``.
 
     Parameters
@@ -122,6 +135,10 @@ def build_network(params: ModelParameters, schedule_arrays: dict, images: TimedA
         runs swap same-shaped arrays into the groups' namespaces.
     images : TimedArray
         2-D ``(example, pixel)`` array read by the input group.
+    connect : bool
+        Connect the forward and feedback synapses (all-to-all) now; if false, they are
+        listed in ``unconnected`` (the cpp_standalone device generates the code of a
+        ``connect()`` at once, which a warm start with a cached build does not need).
     """
     inp, hidden, out = _layers(params, schedule_arrays, images)
     layers = [inp, *hidden, out]
@@ -137,7 +154,11 @@ def build_network(params: ModelParameters, schedule_arrays: dict, images: TimedA
                            when="after_synapses", name="readout")
     objects.append(readout)
     network = Network(*objects, name="segregated_dendrite_network")
-    return NetworkObjects(inp, hidden, out, forward, feedback, readout, network, schedule_arrays, images)
+    objects = NetworkObjects(inp, hidden, out, forward, feedback, readout, network, schedule_arrays, images,
+                             unconnected=[*forward, *feedback])
+    if connect:
+        objects.connect()
+    return objects
 
 
 def _layers(params: ModelParameters, schedule_arrays: dict, images: TimedArray):
@@ -194,7 +215,6 @@ def _forward_synapses(params: ModelParameters, layers: list) -> list:
         syn = kernel_synapses(pre, post, "basal", cell, model=model, extra_pathways={"learn": learn},
                               extra_events={"learn": trigger}, on_post=on_post, name=f"W_{m}",
                               namespace={"symmetric_noise": net.symmetric_noise} if noisy else None)
-        syn.connect()
         synapses.append(syn)
     return synapses
 
@@ -203,9 +223,7 @@ def _feedback_synapses(params: ModelParameters, output: NeuronGroup, hidden: lis
     """``Y_m``: output -> apical dendrite of hidden layer ``m`` (fixed weights)."""
     synapses = []
     for m, hid in enumerate(hidden):
-        fb = kernel_synapses(output, hid, "apical", params.cell, name=f"Y_{m}")
-        fb.connect()
-        synapses.append(fb)
+        synapses.append(kernel_synapses(output, hid, "apical", params.cell, name=f"Y_{m}"))
     return synapses
 
 

@@ -15,7 +15,10 @@ The binary seeds its random generators from the environment variable
 ``BRIAN_DENDRITE_SEED`` (code inserted in ``main``), so each run is reproducible;
 results go to a directory per process, so that processes can share one build
 (sweeps). :func:`build_directory` is the cache directory of a build, keyed by what
-determines the generated code.
+determines the generated code. A process whose network has the fingerprint of the
+finished build in its directory reuses the binary without generating the project
+(:mod:`brian_dendrite.simulation._warm`); the forward and feedback synapses are then
+never connected in Python (their ``connect()`` is code of the binary).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from brian2.units.fundamentalunits import DIMENSIONLESS, Quantity
 
 from ..model import ModelParameters, Weights, draw_phase_lengths
 from ._build import InitialState, NetworkObjects, feedback_matrices, flat_weights, weight_matrix
+from ._warm import attach, fingerprint, read_stamp, remove_stamp, write_stamp
 
 __all__ = ["SEED_VARIABLE", "StandaloneAdapter", "build_directory", "standalone_capacity", "use_standalone_device"]
 
@@ -120,6 +124,39 @@ def use_standalone_device(build_dir) -> None:
                            "use one SpikingNetwork per process (or call brian2.device.reinit())")
 
 
+class _NamedOrder(set):
+    """A set of Brian2 objects that iterates in the order of their names."""
+
+    def __iter__(self):
+        return iter(sorted(set.__iter__(self), key=lambda obj: obj.name))
+
+
+def _fix_clock_order(device) -> None:
+    """Write the clocks into ``main.cpp`` and ``objects.cpp`` in name order.
+
+    Brian2 iterates over sets of clocks, whose order depends on object addresses,
+    so the generated files differ from process to process and ``make`` recompiles
+    them on every build, even a cached one. The order has no effect on the
+    simulation (the network's clocks are a set in C++ as well).
+    """
+    device.clocks = _NamedOrder(device.clocks)
+    owner = {device.get_array_name(clock.variables[v]): clock.name for clock in device.clocks for v in ("timestep", "t")}
+    queue = device.main_queue
+    k = 0
+    while k < len(queue):  # the clocks' start values: sort each contiguous block by clock name (stable)
+        end = k
+        while end < len(queue) and queue[end][0].startswith("set_by") and queue[end][1][0] in owner:
+            end += 1
+        if end > k:
+            queue[k:end] = sorted(queue[k:end], key=lambda item: owner[item[1][0]])
+        k = max(end, k + 1)
+    for func, args in queue:
+        if func == "run_network":
+            lines = args[1]
+            idle = iter(sorted(line for line in lines if line.endswith(", NULL);")))
+            lines[:] = [next(idle) if line.endswith(", NULL);") else line for line in lines]
+
+
 def _state_names(group) -> list[str]:
     """Writable per-neuron variables of a group (what ``get_states`` returns at runtime)."""
     return sorted(k for k, v in group.variables.items()
@@ -158,6 +195,8 @@ class StandaloneAdapter:
                        for g in objects.layers for v in self._state_names[g.name]}
         self._weights: Weights | None = None
         self._noise: np.ndarray | None = None
+        #: Whether :meth:`build` reused a cached build without generating the project.
+        self.reused_build = False
         #: Seconds of the last run: the binary (wall, CPU) and reading its results.
         self.timings: dict[str, float] = {}
 
@@ -179,19 +218,43 @@ class StandaloneAdapter:
                 self._state[f"{g.name}.rate"][:] = float(cell.phi_max) / 2
 
     def build(self, build_dir) -> float:
-        """Generate and compile the project once (one run of ``run_capacity`` steps); returns the seconds."""
-        from brian2 import device
+        """Generate and compile the project once (one run of ``run_capacity`` steps); returns the seconds.
+
+        With a *build_dir* that holds a finished build of the same project (its stamp
+        matches :func:`~brian_dendrite.simulation._warm.fingerprint`), the project is
+        neither generated nor compiled: the device is attached to it
+        (:attr:`reused_build` is then true). Otherwise the deferred ``connect()`` s are
+        made, Brian2 generates the project and ``make`` compiles what changed, and a
+        new stamp is written.
+        """
+        from brian2 import device, get_device
         from brian2.utils.filelock import FileLock
 
+        t0 = time.perf_counter()
+        directory = None if build_dir is None else str(build_dir)
+        lock = FileLock(directory.rstrip("/") + ".lock") if directory else None
+        digest = None
+        if directory is not None:
+            digest = fingerprint(self._objects.network, self._run_capacity, self._profile)
+            with lock:
+                if read_stamp(directory) == digest:
+                    attach(directory)
+                    self.reused_build = True
+                    seconds = time.perf_counter() - t0
+                    logger.info(f"standalone build in {directory} reused (same fingerprint): {seconds:.2f} s")
+                    return seconds
+        self._objects.connect()
         device.insert_code("main", _SEED_FROM_ENVIRONMENT)
         self._objects.network.run(self._run_capacity * self._params.cell.dt, namespace={}, profile=self._profile)
-        directory = device.project_dir if build_dir is None else str(build_dir)
-        lock = FileLock(str(directory).rstrip("/") + ".lock") if directory else None
-        t0 = time.perf_counter()
+        directory = device.project_dir if directory is None else directory
         try:
             if lock is not None:
                 lock.acquire()
+                remove_stamp(directory)
+            _fix_clock_order(get_device())  # the device itself, not the brian2.device proxy
             device.build(run=False, directory=directory)
+            if digest is not None:
+                write_stamp(directory, digest)
         except Exception as err:
             raise RuntimeError(
                 f"building the cpp_standalone project in {directory} failed: {err}. The compiler output is "

@@ -18,7 +18,8 @@ weights and the state, run one schedule):
   swapped into the namespaces (fixed shapes, so the generated code is cached).
 * ``device='cpp_standalone'`` (:mod:`brian_dendrite.simulation._standalone`): the project is generated and
   compiled once (``make -j2``) for a fixed run of ``standalone_capacity(chunk_size)``
-  steps; every chunk (and every test block of as many 250-ms images as fit) is one
+  steps (a later process with the same network reuses the compiled build without
+  generating it, :mod:`brian_dendrite.simulation._warm`); every chunk (and every test block of as many 250-ms images as fit) is one
   run of that binary with ``run_args``: weights, all state variables, the images and
   the schedule. The binary seeds its random generators from the environment
   variable ``BRIAN_DENDRITE_SEED`` (code inserted in ``main``), so each run is
@@ -112,7 +113,11 @@ class SpikingNetwork:
         Runtime code generation (target from ``brian2.prefs.codegen.target``) or a
         standalone binary compiled once and re-run per chunk.
     build_dir : path, optional
-        Standalone project directory (reused if it holds a build of the same code).
+        Standalone project directory. If it holds a finished build of the same project
+        (same fingerprint: the package's source, Brian2 and its preferences, the
+        generated objects), the binary is reused as it is; otherwise Brian2 generates
+        the project and ``make`` recompiles what changed. Without it, a temporary
+        directory is built.
     profile : bool
         Time every code object (Brian2 ``profile=True``); the sums over all runs are
         in :attr:`profile_seconds`. Changes the generated code, so builds with and
@@ -141,7 +146,11 @@ class SpikingNetwork:
     profile_seconds : dict
         Seconds per code object summed over the runs (``profile=True`` only).
     build_seconds : float
-        Compile time of the standalone project (cpp_standalone only).
+        Time to generate and compile the standalone project, or to check that the
+        cached build in ``build_dir`` is the same project (cpp_standalone only).
+    build_reused : bool
+        Whether the cached build in ``build_dir`` was reused without generating the
+        project (same fingerprint, :mod:`~brian_dendrite.simulation._warm`).
     timings : dict
         Seconds of the last run of the standalone binary: ``binary_s``,
         ``binary_cpu_s`` and ``collect_s`` (cpp_standalone only, after a run).
@@ -199,8 +208,11 @@ class SpikingNetwork:
             self._adapter = RuntimeAdapter(self._objects, params, self.profile)
         self._adapter.initialize(initial_state(params, self.seed, self._objects))
         self.set_weights(weights)
+        #: Whether the standalone project was reused from ``build_dir`` without being generated.
+        self.build_reused = False
         if self.standalone:
             self.build_seconds = self._adapter.build(build_dir)
+            self.build_reused = self._adapter.reused_build
 
     def _set_capacities(self) -> None:
         """Steps per training run, steps per run of the build and rows of the image array.
@@ -229,7 +241,8 @@ class SpikingNetwork:
         arrays = PhaseSchedule.from_phases([("idle", self._run_capacity, 0, 0)], self.params.protocol,
                                            dt=self._dt).timed_arrays()
         images = TimedArray(np.zeros((self._image_rows, self.params.network.n_input)), dt=1 * ms, name="images")
-        self._objects = objects = build_network(self.params, arrays, images)
+        # standalone: connect() only if the project is generated (not for a reused build)
+        self._objects = objects = build_network(self.params, arrays, images, connect=not self.standalone)
         self.input, self.hidden, self.output = objects.input, objects.hidden, objects.output
         self.layers = objects.layers
         self.forward_synapses = objects.forward_synapses

@@ -42,8 +42,13 @@ Reruns, resume and failures
   point) at most the examples since its last test.
 * A task that raises is reported, not fatal: the traceback goes to
   ``OUTPUT/<model>/seed<seed>/error.txt`` and the first line of the error into
-  the table (status ``failed``); the other tasks go on. A worker that dies
-  (killed, out of memory) is reported the same way by the client.
+  the table (status ``failed``); the other tasks go on. A worker process that
+  dies (killed, out of memory) is restarted by its Dask nanny and the scheduler
+  runs its task again, which resumes from the task's checkpoint (tested with
+  ``kill -9`` of the worker: the final weights equal an uninterrupted run's, bit
+  for bit); a task whose workers die more often than Dask's
+  ``distributed.scheduler.allowed-failures`` (default 3) is reported ``failed``
+  by the client, with the same files.
 * The table is rewritten after every finished task, so a long sweep can be
   followed in ``results.csv``; tasks not finished yet are ``pending``. Each task
   directory also has ``task.json`` (host, process, start, status, wall time) and

@@ -33,6 +33,7 @@ def run_sweep_from_args(args: argparse.Namespace) -> int:
         epochs=args.epochs, test_examples=args.test_examples, test_every=args.test_every,
         initial_test=getattr(args, "initial_test", False), chunk_size=getattr(args, "chunk_size", 1000),
         data_dir=args.data_dir, output=args.output, workers=args.workers, scheduler=args.scheduler,
+        echo=None if getattr(args, "quiet", False) else print, progress=not getattr(args, "quiet", False),
     )
     print(format_table(rows))
     out = Path(args.output)

@@ -11,6 +11,7 @@ import traceback
 import uuid
 from pathlib import Path
 
+from .._progress import NullBar, progress_bar, write_above
 from ..datasets import load_mnist
 from ._table import ERROR_FILE, MNIST_TRAIN_SIZE, one_line, progress_line, task_row, write_results
 from ._tasks import finished_row, load_params, run_task
@@ -19,11 +20,13 @@ from ._tasks import finished_row, load_params, run_task
 def run_sweep(models, seeds, *, kind: str = "spiking", target: str = "cython", examples: int | None = None,
               epochs: float = 1.0, test_examples: int = 10000, test_every: int | None = None,
               initial_test: bool = False, chunk_size: int = 1000, data_dir=None, output="sweep",
-              workers: int | None = None, scheduler: str | None = None, echo=print) -> list[dict]:
+              workers: int | None = None, scheduler: str | None = None, echo=print,
+              progress: bool = True) -> list[dict]:
     """Train every (model, seed) of the grid as a Dask task; return the table rows.
 
     Parameters mirror the command line (see :func:`add_sweep_arguments`).
-    ``echo`` receives one progress line per finished task (``None``: silent).
+    ``echo`` receives one progress line per finished task (``None``: silent);
+    ``progress`` shows a progress bar of the tasks with an ETA on stderr.
     The rows are in grid order (models, then seeds) and are also written to
     ``output/results.csv`` and ``output/results.json``.
     """
@@ -35,12 +38,15 @@ def run_sweep(models, seeds, *, kind: str = "spiking", target: str = "cython", e
     if workers is not None and workers < 1:
         raise ValueError(f"--workers = {workers}: expected at least 1")
     output = Path(output).expanduser().resolve()
-    output.mkdir(parents=True, exist_ok=True)
     specs = build_specs(models, seeds, kind=kind, target=target, n_examples=n_examples,
                         test_examples=test_examples, test_every=test_every, initial_test=initial_test,
                         chunk_size=chunk_size, data_dir=data_dir, output=output)
     if data_dir is not None and scheduler is None and not Path(data_dir).expanduser().is_dir():
         raise FileNotFoundError(f"--data-dir {data_dir} is not a folder")
+    try:  # only now, when every option has been checked
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"--output {output} cannot be created: {err}") from None
     n_workers = workers if workers is not None else _default_workers()
     meta = {"models": list(models), "seeds": [int(s) for s in seeds], "kind": kind,
             "target": target if kind == "spiking" else "numpy", "examples": n_examples,
@@ -70,7 +76,7 @@ def run_sweep(models, seeds, *, kind: str = "spiking", target: str = "cython", e
     t0 = time.time()
     try:
         _run_on_dask(distributed, specs, todo, rows, meta, output, scheduler=scheduler, n_workers=n_workers,
-                     say=say)
+                     say=say, progress=progress)
     finally:
         meta["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         meta["wall_seconds"] = time.time() - t0
@@ -89,9 +95,10 @@ def _import_distributed():
 
 
 def _run_on_dask(distributed, specs: list[dict], todo: list[int], rows: list[dict], meta: dict, output: Path, *,
-                 scheduler: str | None, n_workers: int, say) -> None:
+                 scheduler: str | None, n_workers: int, say, progress: bool = False) -> None:
     """Run the tasks ``todo`` (indices into ``specs``) on Dask; fill ``rows`` and rewrite the table as they finish."""
     cluster = None
+    bar = NullBar()
     try:
         if scheduler is None:
             n_workers = min(n_workers, len(todo))  # no idle workers
@@ -113,6 +120,7 @@ def _run_on_dask(distributed, specs: list[dict], todo: list[int], rows: list[dic
                                     pure=False)
                 futures[fut] = i
             skipped = len(specs) - len(todo)
+            bar = progress_bar(len(specs), "sweep", "task", enabled=progress, initial=skipped)
             for done, fut in enumerate(distributed.as_completed(futures), start=skipped + 1):
                 i = futures[fut]
                 try:
@@ -123,8 +131,10 @@ def _run_on_dask(distributed, specs: list[dict], todo: list[int], rows: list[dic
                     row = _client_side_failure(specs[i], err)
                 rows[i] = row
                 write_results(output, rows, meta)
-                say(progress_line(done, len(specs), row))
+                write_above(bar, progress_line(done, len(specs), row), say)
+                bar.update(1)
     finally:
+        bar.close()
         if cluster is not None:
             cluster.close()
 
@@ -227,9 +237,9 @@ def _check_task_options(kind, target, test_examples, test_every, chunk_size) -> 
         raise ValueError(f"kind = {kind!r}: expected 'spiking' or 'rate'")
     if kind == "spiking" and target not in ("cython", "numpy", "cpp_standalone"):
         raise ValueError(f"target = {target!r}: expected 'cython', 'numpy' or 'cpp_standalone'")
-    if test_examples < 1:
-        raise ValueError(f"--test-examples = {test_examples}: expected at least 1")
-    if test_every is not None and test_every < 1:
-        raise ValueError(f"--test-every = {test_every}: expected at least 1")
+    if test_examples < 0:
+        raise ValueError(f"--test-examples = {test_examples}: expected 0 or more (0: the tasks are not tested)")
+    if test_every is not None and test_every < 0:
+        raise ValueError(f"--test-every = {test_every}: expected 0 or more (0: a test only at the end)")
     if chunk_size < 1:
         raise ValueError(f"--chunk-size = {chunk_size}: expected at least 1")

@@ -70,8 +70,9 @@ def run_task(spec: dict) -> dict:
         wall = time.time() - t_start
         status_info.update(status="done", finished=time.time(), wall_seconds=wall)
         write_json_atomic(out / TASK_FILE, status_info)
+        error = summary["final_test_error"]
         logger.info(f"task {spec['label']} seed {spec['seed']} done in {wall:.0f} s: "
-                    f"test error {summary['final_test_error']:.2f} %")
+                    + ("not tested" if error is None else f"test error {error:.2f} %"))
         return task_row(spec, "done", summary, wall_seconds=wall, host=host)
     except Exception as err:  # a failed task is reported, never fatal for the sweep
         wall = time.time() - t_start
@@ -91,7 +92,7 @@ def _train(spec: dict, params, out: Path, host: str) -> dict:
     if spec["kind"] == "rate":
         return train_rate(params, train_set, test_set, out, n, seed=spec["seed"],
                           test_examples=spec["test_examples"], test_every=spec["test_every"],
-                          initial_test=spec["initial_test"])
+                          initial_test=spec["initial_test"], progress=False)  # no bars from the workers
     _reset_brian2_device()
     if spec["target"] == "cpp_standalone":
         os.environ[_BUILD_CACHE] = str(out / "build" / host)
@@ -102,7 +103,8 @@ def _train(spec: dict, params, out: Path, host: str) -> dict:
         raise ValueError(f"the checkpoint in {out} is after {trainer.progress['examples']} examples, more "
                          f"than the {n} asked for: use another --output or more examples")
     summary = trainer.train(n, initial_test=spec["initial_test"])
-    if summary["test_history"][-1]["test_images"] != trainer.test_examples:
+    history = summary["test_history"]
+    if history and history[-1]["test_images"] != trainer.test_examples:
         # resumed at the end with another --test-examples: the last test is the old one
         trainer.test()
         trainer.save_checkpoint()
@@ -196,10 +198,12 @@ def _same_parameters(saved, params) -> bool:
 def _summary_mismatch(summary: dict, spec: dict, params) -> str | None:
     """Why an existing summary does not answer this task (None if it does)."""
     history = summary.get("test_history") or []
+    tested = spec["test_examples"] > 0
     wanted = {
         "kind": spec["kind"], "seed": spec["seed"], "examples_trained": spec["examples"],
-        "test images": min(spec["test_examples"], MNIST_TEST_SIZE),
     }
+    if tested:  # an untested task is answered by any summary of its run, tested or not
+        wanted["test images"] = min(spec["test_examples"], MNIST_TEST_SIZE)
     found = {
         "kind": summary.get("kind"), "seed": summary.get("seed"),
         "examples_trained": summary.get("examples_trained"),
@@ -208,7 +212,7 @@ def _summary_mismatch(summary: dict, spec: dict, params) -> str | None:
     for key, value in wanted.items():
         if found[key] != value:
             return f"{key} is {found[key]!r}, the sweep asks for {value!r}"
-    if summary.get("final_test_error") is None:
+    if tested and summary.get("final_test_error") is None:
         return "it has no final test error"
     if not _same_parameters(summary.get("parameters"), params):
         return "it was written for other model parameters"

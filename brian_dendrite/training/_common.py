@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,12 @@ _EXAMPLE_ORDER = 0xE0
 
 
 def check_output_dir(path) -> Path:
-    """Create *path* if needed and check that files can be written there."""
+    """Create *path* if needed and check that files can be written there.
+
+    Temporary files that an interrupted write of a run file left behind (a process
+    killed while it wrote ``.checkpoint.npz.*.tmp.npz``; the file under the final
+    name is the previous, complete one) are removed.
+    """
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -42,6 +48,9 @@ def check_output_dir(path) -> Path:
         probe.close()
     except OSError as err:
         raise ValueError(f"output directory {path} is not writable: {err}") from None
+    for name in (CHECKPOINT, SUMMARY, FINAL_WEIGHTS, "mean_field_checkpoint.npz"):
+        for stale in path.glob(f".{name}.*.tmp*"):
+            stale.unlink(missing_ok=True)
     return path
 
 
@@ -94,6 +103,14 @@ def save_checkpoint(path: Path, weights: Weights, meta: dict, arrays: dict | Non
     save_npz_atomic(path, out)
 
 
+def save_weights(path: Path, weights: Weights) -> None:
+    """Write the final ``weights`` to ``path`` atomically (the layout of :meth:`Weights.save`).
+
+    A failed write raises an OSError naming ``path``; a previous file there is left intact.
+    """
+    save_npz_atomic(path, weights.to_arrays())
+
+
 def read_checkpoint(path: Path) -> tuple[dict, Weights, dict]:
     """``(meta, weights, state arrays)`` of a checkpoint, or a ValueError naming the file."""
     try:
@@ -101,8 +118,9 @@ def read_checkpoint(path: Path) -> tuple[dict, Weights, dict]:
             meta = json.loads(str(data["meta"]))
             weights = Weights.from_arrays({k.split("/", 1)[1]: data[k] for k in data.files if k.startswith("weights/")})
             state = {k.split("/", 1)[1]: data[k] for k in data.files if k.startswith("state/")}
-    except (OSError, ValueError, KeyError) as err:
-        raise ValueError(f"checkpoint {path} is unreadable or corrupt: {err}") from None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        raise ValueError(f"checkpoint {path} is unreadable or corrupt ({type(err).__name__}: {err}); "
+                         "move it away to start again") from None
     return meta, weights, state
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._progress import progress_bar
 from ..model import ModelParameters, Weights, draw_phase_lengths
 from ..provenance import versions, write_json_atomic
 from ..rate import RateNetwork
@@ -72,7 +73,7 @@ def _mf_state_from_arrays(arrays, template: dict) -> dict:
 
 def train_mean_field(params: ModelParameters, train_set, test_set, output_dir, n_examples: int, seed: int = 0,
                      chunk_size: int = 1000, test_every: int | None = None, test_examples: int = 10000,
-                     checkpoint_every: int = 10000, report=None) -> dict:
+                     checkpoint_every: int = 10000, report=None, progress: bool = True) -> dict:
     """Train the noise-free mean-field twin exactly as :class:`~brian_dendrite.training.trainer.Trainer` trains the spiking network.
 
     Same initial weights (``SeedSequence([seed, 0xD1])``), same example order
@@ -94,7 +95,8 @@ def train_mean_field(params: ModelParameters, train_set, test_set, output_dir, n
     a later call resumes from it exactly.
 
     ``report``, if given, is called with the number of examples after every chunk
-    (e.g. a progress bar's ``update``). Returns a summary dict (also written to
+    (e.g. a progress bar's ``update``); without it, ``progress`` shows a progress bar
+    with an ETA on stderr (examples trained). Returns a summary dict (also written to
     ``mean_field_summary.json``; the final weights to ``mean_field_weights.npz``).
     With ``test_examples = 0`` nothing is tested (empty ``test_history``,
     ``final_test_error`` None); the checkpoints are written all the same.
@@ -108,24 +110,26 @@ def train_mean_field(params: ModelParameters, train_set, test_set, output_dir, n
     test_every = int(test_every or len(labels))
     run = _MeanFieldRun(params, seed, chunk_size, test_every, output_dir / _MF_CHECKPOINT, t_images, t_labels)
     run.start(n_examples)
-    progress = run.progress
-    next_test = (progress["examples"] // test_every + 1) * test_every
-    last_checkpoint = progress["examples"]
-    while progress["examples"] < n_examples:
-        take = run.train_chunk(images, labels, n_examples)
-        if report is not None:
+    state = run.progress
+    next_test = (state["examples"] // test_every + 1) * test_every
+    last_checkpoint = state["examples"]
+    with progress_bar(n_examples, "mean-field training", "example", enabled=progress and report is None,
+                      initial=min(state["examples"], n_examples)) as bar:
+        report = bar.update if report is None else report
+        while state["examples"] < n_examples:
+            take = run.train_chunk(images, labels, n_examples)
             report(take)
-        tested = progress["examples"] >= next_test
-        if tested:
+            tested = state["examples"] >= next_test
+            if tested:
+                run.test()
+                next_test += test_every
+            if tested or state["examples"] - last_checkpoint >= checkpoint_every:
+                run.save_checkpoint()
+                last_checkpoint = state["examples"]
+        # the end: a last test (unless one was just made) and the checkpoint that records it
+        if not run.history or run.history[-1]["examples"] != state["examples"]:
             run.test()
-            next_test += test_every
-        if tested or progress["examples"] - last_checkpoint >= checkpoint_every:
             run.save_checkpoint()
-            last_checkpoint = progress["examples"]
-    # the end: a last test (unless one was just made) and the checkpoint that records it
-    if not run.history or run.history[-1]["examples"] != progress["examples"]:
-        run.test()
-        run.save_checkpoint()
     summary = run.summary(len(labels))
     write_json_atomic(output_dir / _MF_SUMMARY, summary)
     run.net.weights.save(output_dir / _MF_WEIGHTS)

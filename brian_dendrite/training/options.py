@@ -56,7 +56,7 @@ def add_training_arguments(parser: argparse.ArgumentParser, *, grid: bool = Fals
     grid : bool
         False (default): the options of ``brian-dendrite train``, one run:
         ``--model``, ``--seed``, ``--output`` (default ``./run``), ``--resume``,
-        ``--record`` and ``--no-progress``. True: those of ``brian-dendrite sweep``,
+        ``--record`` and ``--no-progress`` (an alias of ``--quiet``). True: those of ``brian-dendrite sweep``,
         a grid of runs (models x seeds), each one task: ``--models`` and
         ``--seeds`` (comma-separated lists, see :func:`parse_models` and
         :func:`parse_seeds`) and ``--output`` for the sweep directory (default
@@ -64,8 +64,8 @@ def add_training_arguments(parser: argparse.ArgumentParser, *, grid: bool = Fals
         are added by :func:`brian_dendrite.sweeps.add_sweep_arguments`.
 
     Both get ``--kind``, ``--target``, ``--examples``, ``--epochs``,
-    ``--test-examples``, ``--test-every``, ``--initial-test``, ``--chunk-size`` and
-    ``--data-dir``, with the same defaults.
+    ``--test-examples``, ``--test-every``, ``--initial-test``, ``--chunk-size``,
+    ``--data-dir`` and ``--quiet`` (no progress on stderr), with the same defaults.
     """
     options = _options(grid)
     for flag in _SWEEP_OPTIONS if grid else _TRAIN_OPTIONS:
@@ -76,9 +76,9 @@ def add_training_arguments(parser: argparse.ArgumentParser, *, grid: bool = Fals
 #: The options of ``brian-dendrite train`` and of ``sweep``, in the order of their ``--help``.
 _TRAIN_OPTIONS = ("--model", "--examples", "--epochs", "--test-examples", "--test-every", "--initial-test",
                   "--seed", "--target", "--chunk-size", "--data-dir", "--output", "--resume", "--kind",
-                  "--record", "--no-progress")
+                  "--record", "--quiet", "--no-progress")
 _SWEEP_OPTIONS = ("--models", "--seeds", "--kind", "--target", "--examples", "--epochs", "--test-examples",
-                  "--test-every", "--initial-test", "--chunk-size", "--data-dir", "--output")
+                  "--test-every", "--initial-test", "--chunk-size", "--data-dir", "--output", "--quiet")
 
 
 def _options(grid: bool) -> dict[str, dict]:
@@ -99,7 +99,7 @@ def _options(grid: bool) -> dict[str, dict]:
                               "cython or numpy (Brian2 runtime), or cpp_standalone (compiled once, re-run per chunk)")},
         "--examples": {"type": int, "default": None, "help": f"training examples{task} (default: --epochs epochs)"},
         "--epochs": {"type": float, "default": 1.0, "help": f"epochs of 60,000 examples{task} (default 1)"},
-        "--test-examples": {"type": int, "default": 10000, "help": "test images (default 10000)"},
+        "--test-examples": {"type": int, "default": 10000, "help": "test images (default 10000; 0: no test)"},
         "--test-every": {"type": int, "default": None, "metavar": "N",
                          "help": "test every N examples" + (" (default: only at the end)" if grid else "")},
         "--initial-test": {"action": "store_true", "help": "test before training (paper)"},
@@ -117,5 +117,8 @@ def _options(grid: bool) -> dict[str, dict]:
         "--record": {"type": int, "default": 0, "metavar": "N",
                      "help": "after training, record N more training examples (spikes, plateaus, potentials of "
                              "10 neurons per layer) to OUTPUT/recording.npz, for 'export' and 'plot'"},
-        "--no-progress": {"action": "store_true", "help": "no progress bar"},
+        "--quiet": {"action": "store_true",
+                    "help": ("no progress bar on stderr and no line per finished task" if grid else
+                             "no progress bar on stderr")},
+        "--no-progress": {"action": "store_true", "dest": "quiet", "help": "the same as --quiet"},
     }

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._progress import progress_bar
 from ..model import ModelParameters
 from ..provenance import versions, write_json_atomic
 from ..rate import RateNetwork
@@ -30,6 +31,7 @@ from ._common import (
     read_checkpoint,
     resumed_code_history,
     save_checkpoint,
+    save_weights,
     seeded_initial_weights,
     training_arrays,
 )
@@ -42,9 +44,13 @@ logger = logging.getLogger("brian2.brian_dendrite.training")
 # with the run's seed; like the streams of ._common it fixes every result of every run.
 _NETWORK_NOISE = 0xD2
 
+#: Examples between two updates of the progress bar.
+_REPORT_EVERY = 500
+
 
 def train_rate(params: ModelParameters, train_set, test_set, output_dir, n_examples: int, seed: int = 0,
-               test_examples: int = 10000, test_every: int | None = None, initial_test: bool = False) -> dict:
+               test_examples: int = 10000, test_every: int | None = None, initial_test: bool = False,
+               progress: bool = True) -> dict:
     """Train the rate abstraction like :class:`~brian_dendrite.training.Trainer` trains the spiking network.
 
     Same initial weights (``SeedSequence([seed, 0xD1])``), same example order
@@ -62,22 +68,48 @@ def train_rate(params: ModelParameters, train_set, test_set, output_dir, n_examp
     With ``test_examples = 0`` nothing is tested (the summary's ``test_history`` is
     empty and its ``final_test_error`` None); the checkpoints are written at the
     test points all the same.
+
+    ``progress`` shows a progress bar with an ETA on stderr (examples trained);
+    it is updated every 500 examples through the callback of ``RateNetwork.train``,
+    which trains bit for bit the same.
     """
     check_test_options(test_examples, test_every)
+    test_every = int(test_every) if test_every else None  # 0 and None: no periodic tests, one checkpoint meaning
     output_dir = check_output_dir(output_dir)
     images, labels, t_images, t_labels = training_arrays(params, train_set, test_set, test_examples)
     run = _RateRun(params, seed, test_every, output_dir / CHECKPOINT, t_images, t_labels)
     run.start(n_examples)
-    if initial_test and run.done == 0:
-        run.test()
-    while run.done < n_examples:
-        run.train_epoch(images, labels, n_examples)
-    if not run.history or run.history[-1]["examples"] != run.done:
-        run.test()
-    run.net.weights.save(output_dir / FINAL_WEIGHTS)
+    with progress_bar(n_examples, "rate training", "example", enabled=progress,
+                      initial=min(run.done, n_examples)) as bar:
+        if initial_test and run.done == 0:
+            run.test()
+        while run.done < n_examples:
+            run.train_epoch(images, labels, n_examples, report=bar.update if progress else None)
+        if not run.history or run.history[-1]["examples"] != run.done:
+            run.test()
+    save_weights(output_dir / FINAL_WEIGHTS, run.net.weights)
     summary = run.summary(len(labels))
     write_json_atomic(output_dir / SUMMARY, summary)
     return summary
+
+
+def _train_reporting(net: RateNetwork, images: np.ndarray, labels: np.ndarray, report) -> None:
+    """``net.train(images, labels)``, calling ``report(k)`` every :data:`_REPORT_EVERY` examples (and at the end).
+
+    The callback of :meth:`RateNetwork.train` (with nothing to test) is the hook: training in
+    the same order, bit for bit the same.
+    """
+    if report is None:
+        net.train(images, labels)
+        return
+    done = 0
+
+    def callback(_net, n, _error):
+        nonlocal done
+        report(n - done)
+        done = n
+
+    net.train(images, labels, callback=callback, test_every=min(_REPORT_EVERY, len(labels)))
 
 
 class _RateRun:
@@ -114,7 +146,7 @@ class _RateRun:
         if saved != self.params or meta.get("kind") != "rate":
             raise ValueError(f"checkpoint {path} was written for another run ({meta.get('kind', 'spiking')} "
                              f"training of {saved.name}); use another output directory or the same model")
-        if meta["seed"] != seed or meta["test_every"] != test_every or meta["examples"] > n_examples:
+        if meta["seed"] != seed or (meta["test_every"] or None) != test_every or meta["examples"] > n_examples:
             raise ValueError(f"checkpoint {path} has seed {meta['seed']}, test_every {meta['test_every']} and "
                              f"{meta['examples']} examples; this run asks for seed {seed}, test_every {test_every} "
                              f"and {n_examples} examples: the first two must match and it cannot train fewer")
@@ -126,15 +158,18 @@ class _RateRun:
         logger.info(f"resumed rate training from {path} after {self.done} examples")
         return weights
 
-    def train_epoch(self, images: np.ndarray, labels: np.ndarray, n_examples: int) -> None:
-        """Train on to the end of the epoch or to ``n_examples``, testing and checkpointing at every test point."""
+    def train_epoch(self, images: np.ndarray, labels: np.ndarray, n_examples: int, report=None) -> None:
+        """Train on to the end of the epoch or to ``n_examples``, testing and checkpointing at every test point.
+
+        ``report(k)``, if given, is called for every ``k`` examples trained (a progress bar's ``update``).
+        """
         order = example_order(self.seed, self.epoch, len(labels))
         take = order[: min(len(order), self.offset + n_examples - self.done)]
         step = self.test_every or len(take)
         while self.offset < len(take):
             idx = take[self.offset : self.offset + step]
             t0 = time.perf_counter()
-            self.net.train(images[idx], labels[idx])
+            _train_reporting(self.net, images[idx], labels[idx], report)
             self.secs += time.perf_counter() - t0
             self.done += len(idx)
             self.offset += len(idx)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._progress import BrianProgress
 from ..datasets import validate_dataset
 from ..model import ModelParameters
 from ..provenance import versions, write_json_atomic
@@ -40,6 +41,7 @@ from ._common import (
     read_checkpoint,
     resumed_code_history,
     save_checkpoint,
+    save_weights,
 )
 
 __all__ = ["Trainer"]
@@ -161,7 +163,11 @@ class Trainer:
         return result.error
 
     def train(self, n_examples: int, progress_bar=None, initial_test: bool = False) -> dict:
-        """Train until ``n_examples`` examples in total have been presented (counting resumed ones)."""
+        """Train until ``n_examples`` examples in total have been presented (counting resumed ones).
+
+        ``progress_bar`` (a tqdm bar, or anything with ``update``) is advanced by the
+        examples of each chunk while the chunk runs (Brian2's ``report``, every 10 s).
+        """
         testing = self.test_examples > 0
         if testing and initial_test and self.progress["examples"] == 0 and not self.history:
             self.test()
@@ -175,9 +181,10 @@ class Trainer:
             order = self._order(epoch)
             count = min(self.chunk_size, n_train - offset, n_examples - self.progress["examples"])
             idx = order[offset : offset + count]
+            report = None if progress_bar is None else BrianProgress(progress_bar, [count])
             t0 = time.perf_counter()
             self.network.train_chunk(self.train_images[idx], self.train_labels[idx],
-                                     key=(epoch, offset // self.chunk_size))
+                                     key=(epoch, offset // self.chunk_size), report=report)
             seconds = time.perf_counter() - t0
             self.progress["train_seconds"] += seconds
             self.progress["chunk_ms_per_example"].append(1000 * seconds / count)
@@ -186,8 +193,8 @@ class Trainer:
             if offset >= n_train:
                 epoch, offset = epoch + 1, 0
             self.progress["epoch"], self.progress["offset"] = epoch, offset
-            if progress_bar is not None:
-                progress_bar.update(count)
+            if report is not None:
+                report.finish()
             if next_test is not None and self.progress["examples"] >= next_test and self.progress["examples"] < n_examples:
                 self.test()
                 next_test += self.test_every
@@ -195,7 +202,7 @@ class Trainer:
         if testing and (not self.history or self.history[-1]["examples"] != self.progress["examples"]):
             self.test()
             self.save_checkpoint()
-        self.network.get_weights().save(self.output_dir / FINAL_WEIGHTS)
+        save_weights(self.output_dir / FINAL_WEIGHTS, self.network.get_weights())
         return self.write_summary()
 
     def write_summary(self) -> dict:

@@ -13,7 +13,7 @@ The command line, the same for ``brian-dendrite validate`` and
 ``python -m brian_dendrite.validation``::
 
     brian-dendrite validate [--tier fast|full] [--output DIR] [--data-dir DIR] [--seed N]
-                            [--target cython|numpy] [--checks rates,plateaus,...]
+                            [--target cython|numpy] [--checks rates,plateaus,...] [--quiet]
 
 exits with 0 if every check passed, 1 if one failed and 2 for bad input (an unknown
 tier or check, missing MNIST files).
@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._progress import progress_bar
 from ..model import effective_kernel_masses, initial_weights, load_model
 from ..provenance import versions, write_json_atomic
 from ..rate import RateNetwork
@@ -160,7 +161,7 @@ class _Context:
 
 
 def run_validation(tier: str = "fast", output_dir=None, data_dir=None, seed: int = 0, target: str = "cython",
-                   checks=None) -> tuple[dict, bool]:
+                   checks=None, progress: bool = True) -> tuple[dict, bool]:
     """Run one validation tier; write ``report_<tier>.json`` and ``figures/`` into ``output_dir``.
 
     Parameters
@@ -180,6 +181,9 @@ def run_validation(tier: str = "fast", output_dir=None, data_dir=None, seed: int
     checks : iterable of str, optional
         Subset of ``('rates', 'plateaus', 'updates', 'learning', 'spike_statistics')``;
         default all. ``'plateaus'`` and ``'updates'`` share their simulations.
+    progress : bool
+        Show a progress bar on stderr, one step per stage (preparation, each
+        check, the figures); its ETA is rough, as the stages differ in length.
 
     Returns
     -------
@@ -208,25 +212,38 @@ def run_validation(tier: str = "fast", output_dir=None, data_dir=None, seed: int
     timer = _Timer()
     t_start = time.perf_counter()
     try:
-        ctx = _prepare(cfg, tier, seed, target, data_dir, timer)
-        if "rates" in checks:
-            _check_rates(ctx)
-        if "plateaus" in checks or "updates" in checks:
-            _check_single_examples(ctx, checks)
-        if "learning" in checks:
-            _check_learning(ctx)
-        if "spike_statistics" in checks:
-            _check_spike_statistics(ctx)
-        report = ctx.report
-        report["passed"] = bool(all(c["passed"] for c in report["checks"].values()))
-        report["seconds"] = dict(timer.times, total=round(time.perf_counter() - t_start, 1))
-        if out_dir is not None:
-            for name, (fn, args) in ctx.figs.items():
-                report["figures"][name] = "figures/" + _save(fn(*args), out_dir / "figures" / f"{name}.png")
-            write_json_atomic(out_dir / f"report_{tier}.json", report)
+        steps = _steps(checks)
+        with progress_bar(len(steps) + 1 + (out_dir is not None), f"validate {tier}", "step",
+                          enabled=progress) as bar:
+            bar.set_postfix_str("data, pretraining, network")
+            ctx = _prepare(cfg, tier, seed, target, data_dir, timer)
+            bar.update(1)
+            for name, step in steps:
+                bar.set_postfix_str(name)
+                step(ctx)
+                bar.update(1)
+            report = ctx.report
+            report["passed"] = bool(all(c["passed"] for c in report["checks"].values()))
+            report["seconds"] = dict(timer.times, total=round(time.perf_counter() - t_start, 1))
+            if out_dir is not None:
+                bar.set_postfix_str("figures and report")
+                for name, (fn, args) in ctx.figs.items():
+                    report["figures"][name] = "figures/" + _save(fn(*args), out_dir / "figures" / f"{name}.png")
+                write_json_atomic(out_dir / f"report_{tier}.json", report)
+                bar.update(1)
         return report, report["passed"]
     finally:
         brian2.prefs.codegen.target = old_target
+
+
+def _steps(checks: tuple) -> list:
+    """``(name, step)`` of the checks to run, in their fixed order; each step takes the :class:`_Context`."""
+    return [(name, step) for name, step, wanted in (
+        ("rates", _check_rates, "rates" in checks),
+        ("plateaus and updates", lambda ctx: _check_single_examples(ctx, checks),
+         "plateaus" in checks or "updates" in checks),
+        ("learning", _check_learning, "learning" in checks),
+        ("spike statistics", _check_spike_statistics, "spike_statistics" in checks)) if wanted]
 
 
 def _checked_arguments(tier: str, target: str, checks) -> tuple:
@@ -481,6 +498,7 @@ def add_validation_arguments(parser: argparse.ArgumentParser) -> argparse.Argume
     parser.add_argument("--seed", type=int, default=0, help="seeds the weights, example orders and spikes (default 0)")
     parser.add_argument("--target", choices=["cython", "numpy"], default="cython",
                         help="Brian2 code-generation target (default cython)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
     parser.add_argument("--checks", default=None,
                         help="comma-separated subset of " + ",".join(_CHECKS) + " (default all)")
     return parser
@@ -502,7 +520,8 @@ def run_validation_from_args(args: argparse.Namespace) -> int:
     """
     checks = None if args.checks is None else [c.strip() for c in args.checks.split(",") if c.strip()]
     try:
-        report, passed = run_validation(args.tier, args.output, args.data_dir, args.seed, args.target, checks)
+        quiet = {"progress": False} if getattr(args, "quiet", False) else {}
+        report, passed = run_validation(args.tier, args.output, args.data_dir, args.seed, args.target, checks, **quiet)
     except (ValueError, FileNotFoundError) as err:  # bad usage or input (e.g. no MNIST files)
         print(f"error: {err}", file=sys.stderr)
         return 2
