@@ -19,6 +19,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -85,7 +86,7 @@ def _kill_at_random_moment(argv, env, output: Path, rng, max_delay: float) -> bo
         while proc.poll() is None:
             if first.exists() and first.stat().st_mtime_ns != mtime:
                 break  # a checkpoint of this process
-            time.sleep(0.02)
+            time.sleep(0.002)
         if proc.poll() is not None:
             assert proc.returncode == 0, proc.stderr.read()[-3000:]
             return False
@@ -130,18 +131,35 @@ def _test_errors(summary: Path) -> list:
     return [(h["examples"], h["test_error"]) for h in json.loads(summary.read_text())["test_history"]]
 
 
+def _train_seconds(summary: Path) -> float:
+    return float(json.loads(summary.read_text())["train_seconds"])
+
+
 def _interrupt_and_resume(model, tmp_path, build_cache, kind, target, examples, every, kills, max_delay):
+    """Kill the run ``kills`` times at random moments, resume it, compare with an uninterrupted run.
+
+    The random delay after a checkpoint is at most ``max_delay`` seconds and at most half the
+    reference run's training time (so that on a fast machine the kill still lands mid-run);
+    when every kill came too late (the run had finished), the interrupted run starts over
+    with shorter delays, up to four times.
+    """
     env = _environment(build_cache)
     reference, interrupted = tmp_path / "reference", tmp_path / "interrupted"
     _run(_train_argv(model, reference, kind, target, examples, every), env)
+    max_delay = min(max_delay, 0.5 * _train_seconds(reference / "summary.json"))
     rng = np.random.default_rng(KILL_SEED)
     argv = _train_argv(model, interrupted, kind, target, examples, every)
-    mid_run = 0
-    for attempt in range(kills):
-        if _kill_at_random_moment([*argv, "--resume"] if attempt else argv, env, interrupted, rng, max_delay):
-            _check_files_complete(interrupted)
-            # (a kill can also come after the summary was written, before the process ended)
-            mid_run += not (interrupted / "summary.json").exists()
+    for _ in range(4):
+        mid_run = 0
+        for attempt in range(kills):
+            if _kill_at_random_moment([*argv, "--resume"] if attempt else argv, env, interrupted, rng, max_delay):
+                _check_files_complete(interrupted)
+                # (a kill can also come after the summary was written, before the process ended)
+                mid_run += not (interrupted / "summary.json").exists()
+        if mid_run:
+            break
+        shutil.rmtree(interrupted)
+        max_delay /= 4
     assert mid_run >= 1, "every run finished before it could be killed: make it longer"
     _run([*argv, "--resume"], env)
     _check_files_complete(interrupted)
@@ -177,6 +195,9 @@ def test_killed_sweep_worker_is_retried_and_resumes(tiny_model, tmp_path, capsys
     out = tmp_path / "sweep"
     task = out / "tiny" / "seed0"
     rng = np.random.default_rng(KILL_SEED)
+    # the kill comes within the first quarter of the training time after the first checkpoint (mid-task
+    # on a fast machine too)
+    max_delay = min(1.0, 0.25 * _train_seconds(reference / "summary.json"))
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
                                   dashboard_address=":0") as cluster, distributed.Client(cluster) as client:
         (pid,) = client.run(os.getpid).values()
@@ -185,8 +206,8 @@ def test_killed_sweep_worker_is_retried_and_resumes(tiny_model, tmp_path, capsys
         def kill_worker():
             deadline = time.time() + 600
             while not (task / "checkpoint.npz").exists() and time.time() < deadline:
-                time.sleep(0.02)
-            time.sleep(rng.uniform(0, 1.0))
+                time.sleep(0.002)
+            time.sleep(rng.uniform(0, max_delay))
             if not (task / "summary.json").exists():
                 os.kill(pid, signal.SIGKILL)
                 killed.set()
