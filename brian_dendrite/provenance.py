@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["json_default", "save_npz_atomic", "source_commit", "versions", "write_json_atomic"]
+__all__ = ["json_default", "save_npz_atomic", "source_commit", "versions", "write_json_atomic", "write_text_atomic"]
 
 
 @functools.cache
@@ -110,6 +110,11 @@ def write_json_atomic(path, data) -> Path:
         fh.write("\n")
 
     return _replace_atomically(path, write, "w", ".tmp")
+
+
+def write_text_atomic(path, text: str) -> Path:
+    """Write ``text`` (UTF-8) atomically: the previous file stays in place until the new one is complete."""
+    return _replace_atomically(path, lambda fh: fh.write(text), "w", ".tmp")
 
 
 def save_npz_atomic(path, arrays: dict) -> Path:

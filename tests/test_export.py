@@ -368,3 +368,21 @@ def test_nwb_synthetic_edge_cases(tmp_path):
                            phases=np.array([[0.0, 0.1, 5, 0, 0]]))
         to_nwb(bad, tmp_path / "bad.nwb", session_start_time=START)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["edge.nwb"]
+
+
+def test_recording_load_names_a_corrupt_or_incomplete_file(tmp_path):
+    import zipfile
+
+    from brian_dendrite.simulation import RunRecording
+
+    truncated = tmp_path / "truncated.npz"
+    np.savez(truncated, a=np.arange(1000))
+    truncated.write_bytes(truncated.read_bytes()[:200])
+    not_zip = tmp_path / "text.npz"
+    not_zip.write_text("not a recording")
+    incomplete = tmp_path / "incomplete.npz"  # a zip with a meta entry but no dt
+    np.savez(incomplete, meta=np.array('{"layer_sizes": {}, "metadata": {}}'))
+    for path in (truncated, not_zip, incomplete):
+        with pytest.raises(ValueError, match=f"{path.name} is not a readable brian_dendrite recording"):
+            RunRecording.load(path)
+    assert zipfile.is_zipfile(incomplete)

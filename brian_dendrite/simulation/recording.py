@@ -11,6 +11,7 @@ potentials are dimensionless (the model's abstract units). It is produced by
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -130,16 +131,16 @@ class RunRecording:
             with np.load(path, allow_pickle=False) as data:
                 arrays = {k: data[k] for k in data.files}
             meta = json.loads(str(arrays["meta"]))
-        except (OSError, ValueError, KeyError) as err:
-            raise ValueError(f"{path} is not a readable brian_dendrite recording: {err}") from None
-        rec = cls(
-            dt=float(arrays["dt"]) * second,
-            duration=float(arrays["duration"]) * second,
-            layer_sizes=meta["layer_sizes"],
-            phases=arrays["phases"],
-            stimulus=arrays["stimulus"],
-            metadata=meta["metadata"],
-        )
+            rec = cls(
+                dt=float(arrays["dt"]) * second,
+                duration=float(arrays["duration"]) * second,
+                layer_sizes=meta["layer_sizes"],
+                phases=arrays["phases"],
+                stimulus=arrays["stimulus"],
+                metadata=meta["metadata"],
+            )
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+            raise ValueError(f"{path} is not a readable brian_dendrite recording: {err!r}") from None
         for key in arrays:
             parts = key.split("/")
             if parts[0] == "spikes" and parts[2] == "times":

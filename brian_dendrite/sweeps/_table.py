@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
-import os
 from pathlib import Path
 
 from ..paper import TEST_ERRORS
-from ..provenance import write_json_atomic
+from ..provenance import write_json_atomic, write_text_atomic
 
 #: Sizes of the MNIST splits (load_mnist always returns all of a split).
 MNIST_TRAIN_SIZE = 60000
@@ -61,13 +61,12 @@ def one_line(err: BaseException) -> str:
 def write_results(output: Path, rows: list[dict], meta: dict) -> None:
     """``output/results.json`` (the sweep's ``meta`` and the rows) and ``output/results.csv``, atomically."""
     write_json_atomic(output / "results.json", {"sweep": meta, "results": rows})
-    tmp = output / ".results.csv.tmp"
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=RESULT_COLUMNS)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in RESULT_COLUMNS})
-    os.replace(tmp, output / "results.csv")
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=RESULT_COLUMNS)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in RESULT_COLUMNS})
+    write_text_atomic(output / "results.csv", text.getvalue())
 
 
 def _fmt(value, spec: str = "", none: str = "-") -> str:
