@@ -23,7 +23,6 @@ from conftest import mnist_dir
 
 from brian_dendrite.model import (
     CellParameters,
-    NetworkParameters,
     PhaseSchedule,
     ProtocolParameters,
     soma_kernel,
@@ -72,11 +71,25 @@ def test_crosscheck_cli_without_neuron_exit_2(monkeypatch, tmp_path, capsys):
     assert not (tmp_path / "report.json").exists()
 
 
-def test_crosscheck_cli_bad_input_exit_2(capsys):
+@pytest.mark.parametrize("option", ["--examples", "--test-examples", "--hidden"])
+def test_crosscheck_cli_bad_input_exit_2(capsys, option):
     from brian_dendrite.cli import main
 
-    assert main(["crosscheck", "--examples", "0"]) == 2
-    assert "--examples" in capsys.readouterr().err
+    assert main(["crosscheck", option, "0"]) == 2
+    assert option in capsys.readouterr().err
+
+
+def test_crosscheck_cli_refuses_unsupported_model(tmp_path, capsys):
+    """A model the NEURON backend (and the Brian2 spiking network) cannot build: exit 2 with the reason."""
+    pytest.importorskip("neuron")
+    from brian_dendrite.cli import main
+
+    model = tmp_path / "rate_feedback.toml"
+    model.write_text('name = "rate_feedback"\n\n[network]\nhidden = [500]\nlearning_rates = [0.21, 0.21]\n'
+                     "feedback_spiking = false\n")
+    assert main(["crosscheck", "--model", str(model), "--output", str(tmp_path / "out"), "--no-figure"]) == 2
+    assert "rate model" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "report.json").exists()
 
 
 def test_trace_errors():
@@ -154,6 +167,15 @@ def test_cell_crosscheck_other_time_step(nrn):
     assert _ok(res["errors"]) and res["plateaus"]["alpha_max_abs"] < 1e-12 and res["passed"]
 
 
+def test_stochastic_plateau_cell_crosscheck(nrn):
+    """Stochastic plateau times: Brian2's offsets (read from its plateau events) replayed in NEURON."""
+    protocol = ProtocolParameters(stochastic_plateau=True)
+    res = cell_crosscheck(CellParameters(), protocol, "pyramidal", n=4, seed=6, n_examples=3)
+    p = res["plateaus"]
+    assert p["same_events"] and p["n"] == 24 and p["alpha_max_abs"] < 1e-12
+    assert _ok(res["errors"]) and res["passed"]
+
+
 def test_euler_method_crosscheck(nrn):
     """Forward Euler (the published code's integrator) through the backward-Euler step factor."""
     res = cell_crosscheck(CellParameters(method="euler"), ProtocolParameters(), "output", n=2, seed=2)
@@ -207,21 +229,6 @@ def test_applied_update_matches_numpy(nrn):
     assert res["spikes"]["input"] > 100 and res["spikes"]["hidden_0"] > 0 and res["spikes"]["output"] > 0
     for d in res["deviations"]:
         assert d["W"] < 1e-9 and d["b"] < 1e-9
-
-
-def test_unsupported_options_raise(nrn):
-    from brian_dendrite.model import initial_weights
-    from brian_dendrite.nrn import NrnModel, NrnNetwork
-
-    protocol = ProtocolParameters(stochastic_plateau=True)
-    schedule = PhaseSchedule.from_phases([("forward", 60 * ms, 0, 0)], protocol)
-    with pytest.raises(NotImplementedError, match="stochastic_plateau"):
-        NrnModel(CellParameters(), protocol, schedule)
-    params = default_learning_params(3).replace(network=NetworkParameters(hidden=(3,), feedback="symmetric"))
-    weights = initial_weights(params, np.random.default_rng(0))
-    schedule = PhaseSchedule.from_phases([("forward", 60 * ms, 0, 0)], ProtocolParameters())
-    with pytest.raises(NotImplementedError, match="symmetric"):
-        NrnNetwork(params, weights, schedule, [np.array([], dtype=int)] * 784)
 
 
 @pytest.mark.slow

@@ -26,7 +26,13 @@ from ._mechanisms import (
     mod_sources,
     require_neuron,
 )
-from ._network import NrnNetwork, bernoulli_input_steps
+from ._network import (
+    NrnNetwork,
+    bernoulli_input_steps,
+    check_nrn_supported,
+    initial_feedback_noise,
+    initial_plateau_offsets,
+)
 from ._reference import PopulationInput, PopulationRun, brian2_population, input_trains, neuron_population
 from .crosscheck import (
     STRICT,
@@ -38,13 +44,15 @@ from .crosscheck import (
     learning_crosscheck,
     run_crosscheck,
     run_crosscheck_from_args,
+    test_crosscheck,
     trace_errors,
 )
 
 __all__ = [
     "NEURON_EXTRA_HINT", "MechanismCompileError", "load_mechanisms", "mod_sources", "require_neuron",
-    "NrnCell", "NrnModel", "NrnNetwork", "bernoulli_input_steps",
+    "NrnCell", "NrnModel", "NrnNetwork", "bernoulli_input_steps", "check_nrn_supported", "initial_feedback_noise",
+    "initial_plateau_offsets",
     "PopulationInput", "PopulationRun", "brian2_population", "input_trains", "neuron_population",
     "STRICT", "TOLERANCES", "add_crosscheck_arguments", "applied_update_check", "benchmark", "cell_crosscheck",
-    "learning_crosscheck", "run_crosscheck", "run_crosscheck_from_args", "trace_errors",
+    "learning_crosscheck", "run_crosscheck", "run_crosscheck_from_args", "test_crosscheck", "trace_errors",
 ]

@@ -67,17 +67,23 @@ class NrnModel:
         Scale the somatic conductances by the step factor that makes NEURON's backward
         Euler reproduce the model's integrator (default); ``False`` is NEURON's plain
         backward Euler of the same equations (for comparison only).
+    test_reset : bool
+        Zero every cell's potentials and traces after the last step of each test phase
+        (as the Brian2 network does; default False, as the plugin groups).
+    draw_offsets : bool
+        With ``protocol.stochastic_plateau``: pyramidal cells draw a new plateau offset
+        at every phase end (Random123, default); ``False`` keeps the offsets given to
+        :meth:`add_cell` or played by :meth:`play` (replay of Brian2's draws).
     """
 
     def __init__(self, cell: CellParameters, protocol: ProtocolParameters, schedule: PhaseSchedule, seed: int = 0,
-                 exact_step: bool = True):
+                 exact_step: bool = True, test_reset: bool = False, draw_offsets: bool = True):
         if float(schedule.dt / ms) != float(cell.dt / ms):
             raise ValueError(f"schedule dt = {schedule.dt} differs from cell.dt = {cell.dt}")
-        if protocol.stochastic_plateau:
-            raise NotImplementedError("stochastic_plateau is not implemented in the NEURON backend yet")
         self.h = h = load_mechanisms()
         self.cellp, self.protocol, self.schedule, self.seed = cell, protocol, schedule, int(seed)
         self.exact_step = bool(exact_step)
+        self.test_reset, self.draw_offsets = bool(test_reset), bool(draw_offsets)
         self.c = c = cell_floats(cell)
         self.dt = c["dt"]
         self.scale = c["gain"] / (c["tau_L"] - c["tau_s"])
@@ -133,13 +139,20 @@ class NrnModel:
         if self.truncated:
             bc.cut_delay, bc.dLc, bc.dsc = self.cutoff + SPIKE_DELAY * self.dt, self.dLc, self.dsc
         bc.ran.set_ids(self.seed & 0x7FFFFFFF, gid, 17)
+        bc.ran_off.set_ids(self.seed & 0x7FFFFFFF, gid, 18)
+        bc.test_reset = int(self.test_reset)
+        if kind == "pyramidal" and self.protocol.stochastic_plateau:
+            bc.offset_max = int(round(float(self.protocol.plateau_offset_max / self.cellp.dt)))
+            if self.draw_offsets:
+                bc.offset_sd = float(self.protocol.plateau_offset_sd / self.cellp.dt)
         for ptr, var in (("phase", "phase"), ("steps_left", "steps_left"), ("window_steps", "window_steps")):
             h.setpointer(getattr(clock, f"_ref_{var}"), ptr, bc)
         return bc
 
     def add_cell(self, kind: str, basal_bias=0.0, apical_bias=0.0, forced=False, learning_scale=0.0,
-                 class_index=0, teach="schedule", g_E=0.0, g_I=0.0) -> NrnCell:
-        """One ``'pyramidal'``, ``'output'`` or ``'input'`` neuron (see the module docstring)."""
+                 class_index=0, teach="schedule", g_E=0.0, g_I=0.0, plateau_offset=0) -> NrnCell:
+        """One ``'pyramidal'``, ``'output'`` or ``'input'`` neuron (see the module docstring);
+        ``plateau_offset``: the pyramidal cell's first plateau offset in steps."""
         if kind not in _KIND:
             raise ValueError(f"kind = {kind!r}: expected one of {sorted(_KIND)}")
         h, c = self.h, self.c
@@ -180,6 +193,7 @@ class NrnModel:
         mech.fwd_euler = int(self.cellp.method == "euler")
         mech.exact = int(self.exact_step)
         bc = self._bdcell(soma(0.5), kind, gid, forced, learning_scale)
+        bc.offset = int(plateau_offset)
         h.setpointer(soma(0.5)._ref_v, "vsoma", bc)
         sites = (("b", dend_b), ("a", dend_a if dend_a is not None else dend_b))
         for s, d in sites:
@@ -211,6 +225,15 @@ class NrnModel:
         self.force_spikes(src, steps)
         return src
 
+    def add_bernoulli_source(self, steps, rates) -> NrnCell:
+        """An input cell that spikes on its own (Bernoulli per step through the survival function,
+        Random123, as every freely spiking ``BDCell``) at ``rates[k]`` (spikes per ms) from step
+        ``steps[k]`` on (set at ``(steps[k] + 0.5) dt``, before that step's spike test)."""
+        src = self.add_cell("input")
+        src.cell.forced = 0
+        self.play(src.cell._ref_rate, steps, rates)
+        return src
+
     def connect_fixed(self, pre: NrnCell, dendrite, weight: float) -> None:
         """A fixed-weight connection (feedback ``Y``) from a cell's spikes onto a ``BDDend``."""
         for kind, delay in self._pathways():
@@ -218,11 +241,25 @@ class NrnModel:
             nc.delay, nc.weight[0], nc.weight[1] = delay, float(weight), kind
             self._keep.append(nc)
 
-    def connect_plastic(self, pre: NrnCell, post: NrnCell, weight: float, skip: float):
-        """A plastic basal synapse (``BDSyn``) from *pre* to *post*, updated at every learning trigger."""
+    def connect_plastic(self, pre: NrnCell, post: NrnCell, weight: float, skip: float, symmetric: bool = False,
+                        noise: float = 0.0, noise_sd: float = 0.0, stream: int = 0):
+        """A plastic basal synapse (``BDSyn``) from *pre* to *post*, updated at every learning trigger.
+
+        ``symmetric``: *post*'s spikes also travel back through the synapse to *pre*'s
+        apical dendrite with weight ``w + noise`` (``Y = W^T``); ``noise_sd > 0`` redraws
+        the noise at every learning trigger (Random123 stream ``stream``).
+        """
         h = self.h
         syn = h.BDSyn(post.basal(0.5))
         syn.w, syn.dLc, syn.dsc, syn.skip = float(weight), self.dLc, self.dsc, float(skip)
+        if symmetric:
+            syn.ynoise, syn.noise_sd = float(noise), float(noise_sd)
+            syn.ran.set_ids(self.seed & 0x7FFFFFFF, int(stream), 19)
+            h.setpointer(pre.dend_a._ref_xL, "axL", syn)
+            h.setpointer(pre.dend_a._ref_xs, "axs", syn)
+            back = h.NetCon(post.cell, syn)
+            back.delay, back.weight[0] = SPIKE_DELAY * self.dt, 3
+            self._keep.append(back)
         h.setpointer(post.dend_b._ref_xL, "xL", syn)
         h.setpointer(post.dend_b._ref_xs, "xs", syn)
         h.setpointer(pre.cell._ref_s_mean_f, "smean", syn)
@@ -243,6 +280,13 @@ class NrnModel:
         return paths
 
     # ---------------------------------------------------------------- running
+    def play(self, ref, steps, values, fraction: float = 0.5) -> None:
+        """Set the variable *ref* to ``values[k]`` at ``(steps[k] + fraction) dt`` (a replay from Python)."""
+        vec = self.h.Vector(np.asarray(values, dtype=float))
+        tvec = self.h.Vector((np.asarray(steps, dtype=float) + fraction) * self.dt)
+        vec.play(ref, tvec)
+        self._keep += [vec, tvec]
+
     def record(self, ref) -> object:
         """A Vector recording *ref* at every step (index ``k + 1``: after Brian2 step ``k``)."""
         vec = self.h.Vector()

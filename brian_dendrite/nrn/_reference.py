@@ -16,6 +16,8 @@ import numpy as np
 from brian2 import EventMonitor, Network, SpikeGeneratorGroup, SpikeMonitor, StateMonitor, ms
 
 from ..model import (
+    FORWARD,
+    TARGET,
     CellParameters,
     PhaseSchedule,
     ProtocolParameters,
@@ -26,7 +28,8 @@ from ..model import (
 )
 from ._cells import NrnModel
 
-__all__ = ["PopulationInput", "PopulationRun", "input_trains", "brian2_population", "neuron_population"]
+__all__ = ["PopulationInput", "PopulationRun", "input_trains", "brian2_population", "neuron_population",
+           "plateau_offsets"]
 
 
 @dataclass
@@ -143,15 +146,37 @@ def brian2_population(cell: CellParameters, protocol: ProtocolParameters, schedu
         brian2.prefs.codegen.target = saved_target
 
 
+def plateau_offsets(run: PopulationRun, schedule: PhaseSchedule) -> np.ndarray:
+    """(n_phases, n) plateau offsets (steps) of every forward and target phase, from a run's plateau
+    events: the offset is ``steps_left`` at the plateau (one plateau per neuron and phase)."""
+    table = schedule.phase_table
+    starts = table[np.isin(table[:, 2], (FORWARD, TARGET)), 0]
+    steps = run.plateaus[:, 0].astype(int)
+    n = len(run.spike_steps)
+    out = np.full((len(starts), n), -1, dtype=int)
+    out[np.searchsorted(starts, steps, side="right") - 1, run.plateaus[:, 1].astype(int)] = \
+        np.asarray(schedule.steps_left)[steps]
+    if np.any(out < 0):
+        raise RuntimeError("a neuron had no plateau in some forward or target phase")
+    return out
+
+
 def neuron_population(cell: CellParameters, protocol: ProtocolParameters, schedule: PhaseSchedule,
                       drive: PopulationInput, spike_steps=None, seed: int = 0,
-                      exact_step: bool = True) -> PopulationRun:  # long: builds, runs and reads one model
+                      exact_step: bool = True, plateau_offsets=None) -> PopulationRun:  # long: builds, runs, reads
     """Run the same population in NEURON; ``spike_steps`` (one array per neuron) replays given spikes,
     ``None`` lets the cells spike on their own (Bernoulli, Random123); ``exact_step`` see
-    :class:`~brian_dendrite.nrn.NrnModel`."""
-    model = NrnModel(cell, protocol, schedule, seed=seed, exact_step=exact_step)
+    :class:`~brian_dendrite.nrn.NrnModel`; ``plateau_offsets`` ((n_phases, n) steps, stochastic
+    plateau times) replays the offset of every forward and target phase (see :func:`plateau_offsets`)."""
+    model = NrnModel(cell, protocol, schedule, seed=seed, exact_step=exact_step, draw_offsets=plateau_offsets is None)
+    first = np.zeros(drive.n, dtype=int) if plateau_offsets is None else np.asarray(plateau_offsets)[0]
     cells = [model.add_cell(drive.kind, basal_bias=drive.basal_bias[k], apical_bias=drive.apical_bias[k],
-                            class_index=k) for k in range(drive.n)]
+                            class_index=k, plateau_offset=first[k]) for k in range(drive.n)]
+    if plateau_offsets is not None:
+        table = schedule.phase_table
+        starts = table[np.isin(table[:, 2], (FORWARD, TARGET)), 0]
+        for k, c in enumerate(cells):
+            model.play(c.cell._ref_offset, starts, np.asarray(plateau_offsets)[:, k])
     basal = [model.add_source(steps) for steps in drive.basal_steps]
     apical = [model.add_source(steps) for steps in drive.apical_steps]
     recs = []
@@ -166,7 +191,8 @@ def neuron_population(cell: CellParameters, protocol: ProtocolParameters, schedu
              "bs": model.record(c.dend_b._ref_xs), "yL": model.record(c.cell._ref_yL),
              "ys": model.record(c.cell._ref_ys), "af": model.record(c.cell._ref_alpha_f),
              "at": model.record(c.cell._ref_alpha_t), "Af": model.record(c.cell._ref_A_mean_f),
-             "At": model.record(c.cell._ref_A_mean_t), "ns": model.record(c.cell._ref_nspikes)}
+             "At": model.record(c.cell._ref_A_mean_t), "ns": model.record(c.cell._ref_nspikes),
+             "np": model.record(c.cell._ref_nplateaus)}
         if c.dend_a is not None:
             r["aL"], r["as"] = model.record(c.dend_a._ref_xL), model.record(c.dend_a._ref_xs)
         recs.append(r)
@@ -184,12 +210,10 @@ def neuron_population(cell: CellParameters, protocol: ProtocolParameters, schedu
     spikes = [np.flatnonzero(np.diff(np.asarray(r["ns"]))) - 1 for r in recs]
     rows = []
     if drive.kind == "pyramidal":
-        for start, length, code, _ex, _lab in schedule.phase_table:
-            if code not in (0, 1):
-                continue
-            p = int(start + length - 1)  # plateau on the phase's last step (offset 0)
-            key = ("af", "Af") if code == 0 else ("at", "At")
-            for k, r in enumerate(recs):  # the bookkeeping of step p is recorded at index p + 2
+        for k, r in enumerate(recs):
+            # the bookkeeping of step p (a plateau: nplateaus grows) is recorded at index p + 2
+            for p in np.flatnonzero(np.diff(np.asarray(r["np"]))) - 1:
+                key = ("af", "Af") if schedule.phase[p] == FORWARD else ("at", "At")
                 rows.append((p, k, np.asarray(r[key[0]])[p + 2], np.asarray(r[key[1]])[p + 2]))
     means = {v: np.array([getattr(c.cell, v) for c in cells]) for v in ("V_mean_f", "s_mean_f", "rate_mean_t")}
     return PopulationRun(traces, spikes, np.array(rows).reshape(-1, 4), means)

@@ -1,6 +1,6 @@
 """The cross-simulator check: the same cells and learning rule in NEURON and Brian2.
 
-Three checks, each run in both simulators from the same parameter objects:
+The checks, each run in both simulators from the same parameter objects:
 
 1. **Cells** (:func:`cell_crosscheck`): a small population of pyramidal or output
    neurons driven by identical deterministic input spike trains (numpy Bernoulli
@@ -15,10 +15,17 @@ Three checks, each run in both simulators from the same parameter objects:
    NEURON from the same initial weights, the same phase schedule and the same spike
    trains of every layer (recorded in Brian2, replayed in NEURON); the weight and
    bias changes are compared.
-3. **NEURON alone** (:func:`applied_update_check`): a freely spiking NEURON network
-   (its own Bernoulli spikes) learns one example; its weight change must equal
-   ``delta_post * s_mean_f_pre`` computed in numpy from the window averages the
-   NEURON cells hold.
+   The same for the variants of :func:`learning_variants`: two hidden layers,
+   symmetric and noisy-symmetric feedback, stochastic plateau times (what Brian2
+   drew at random is replayed, :mod:`brian_dendrite.nrn._netcheck`).
+3. **Test phase** (:func:`test_crosscheck`): the trained network tests MNIST images
+   in both simulators (250-ms phases, state zeroed after each), spikes replayed;
+   the output potentials, the window-mean readouts and the predicted classes are
+   compared.
+4. **NEURON alone** (:func:`applied_update_check`): a freely spiking NEURON network
+   (its own Bernoulli spikes, the input cells' too) learns one example; its weight
+   change must equal ``delta_post * s_mean_f_pre`` computed in numpy from the
+   window averages the NEURON cells hold.
 
 Tolerances (Rallpack style, :data:`TOLERANCES`): relative RMS error below 0.1 % and
 maximum error below 0.5 % (the thresholds of Brian2's own Rallpack tests), errors
@@ -35,7 +42,6 @@ import sys
 import time
 from pathlib import Path
 
-import brian2
 import numpy as np
 from brian2 import ms
 
@@ -47,37 +53,16 @@ from ..model import (
     ProtocolParameters,
     initial_weights,
 )
-from ._network import NrnNetwork, bernoulli_input_steps
-from ._reference import brian2_population, input_trains, neuron_population
+from ._compare import STRICT, TOLERANCES, trace_errors
+from ._compare import passes as _passes
+from ._netcheck import free_running_comparison, learning_crosscheck, test_crosscheck
+from ._network import NrnNetwork, bernoulli_input_steps, check_nrn_supported
+from ._reference import brian2_population, input_trains, neuron_population, plateau_offsets
 
 __all__ = ["TOLERANCES", "STRICT", "trace_errors", "cell_crosscheck", "learning_crosscheck", "benchmark",
            "add_crosscheck_arguments", "run_crosscheck_from_args", "format_report",
-           "applied_update_check", "run_crosscheck", "crosscheck_schedule", "default_learning_params"]
-
-#: Rallpack-style tolerances of the report (Brian2's Rallpack tests: RMS < 0.1 %, max < 0.5 %).
-TOLERANCES = {"rel_rms": 1e-3, "rel_max": 5e-3}
-#: What the test suite asserts: the two simulators compute the same map, only round-off differs.
-STRICT = {"rel_rms": 1e-9, "rel_max": 1e-9}
-
-
-def trace_errors(reference: np.ndarray, test: np.ndarray) -> dict:
-    """Relative RMS and maximum error of *test* against *reference* (any shape, same shape).
-
-    ``rel_rms = rms(test - reference) / rms(reference)``,
-    ``rel_max = max|test - reference| / max|reference|``.
-    """
-    reference, test = np.asarray(reference, dtype=float), np.asarray(test, dtype=float)
-    if reference.shape != test.shape:
-        raise ValueError(f"shapes differ: reference {reference.shape}, test {test.shape}")
-    diff = test - reference
-    rms_ref = float(np.sqrt(np.mean(reference**2))) or 1.0
-    max_ref = float(np.max(np.abs(reference))) or 1.0
-    return {"rel_rms": float(np.sqrt(np.mean(diff**2)) / rms_ref), "rel_max": float(np.max(np.abs(diff)) / max_ref),
-            "max_abs": float(np.max(np.abs(diff)))}
-
-
-def _passes(errors: dict, tol: dict) -> bool:
-    return errors["rel_rms"] < tol["rel_rms"] and errors["rel_max"] < tol["rel_max"]
+           "applied_update_check", "run_crosscheck", "crosscheck_schedule", "default_learning_params", "test_crosscheck",
+           "learning_variants", "small_model", "free_running_comparison"]
 
 
 def crosscheck_schedule(protocol: ProtocolParameters, dt, n_examples: int = 2) -> PhaseSchedule:
@@ -109,8 +94,9 @@ def cell_crosscheck(cell: CellParameters, protocol: ProtocolParameters, kind: st
     t0 = time.perf_counter()
     ref = brian2_population(cell, protocol, schedule, drive, seed=seed)
     t1 = time.perf_counter()
+    offsets = plateau_offsets(ref, schedule) if protocol.stochastic_plateau and kind == "pyramidal" else None
     test = neuron_population(cell, protocol, schedule, drive, spike_steps=ref.spike_steps, seed=seed,
-                             exact_step=exact_step)
+                             exact_step=exact_step, plateau_offsets=offsets)
     t2 = time.perf_counter()
     errors = {v: trace_errors(ref.traces[v], test.traces[v]) for v in ref.traces}
     out = {"kind": kind, "n_cells": n, "n_steps": schedule.n_steps, "errors": errors,
@@ -133,68 +119,20 @@ def cell_crosscheck(cell: CellParameters, protocol: ProtocolParameters, kind: st
     return out
 
 
-def default_learning_params(n_hidden: int = 20) -> ModelParameters:
-    """The paper's model with one hidden layer of *n_hidden* neurons (784-n_hidden-10)."""
-    return ModelParameters(name=f"crosscheck_784_{n_hidden}_10",
-                           network=NetworkParameters(hidden=(n_hidden,), learning_rates=(0.21, 0.21)))
-
-
-def _steps_of(spike_trains, dt_ms: float) -> list:
-    steps = np.rint(np.asarray(spike_trains.times / ms) / dt_ms).astype(int)
-    idx = np.asarray(spike_trains.indices)
-    return [steps[idx == k] for k in range(spike_trains.n_neurons)]
-
-
-def learning_crosscheck(params: ModelParameters, images: np.ndarray, labels: np.ndarray, seed: int = 0,
-                        keep_weights: bool = False) -> dict:  # long: runs, replays and compares both simulators
-    """Train on *images* in Brian2 and, replaying every layer's spikes, in NEURON; compare the updates.
-
-    Returns
-    -------
-    dict
-        Per weight layer the :func:`trace_errors` of the weight changes ``dW`` and
-        bias changes ``db`` (NEURON against Brian2), the number of examples, the
-        timings and ``passed`` (:data:`TOLERANCES`).
-    """
-    from ..simulation import SpikingNetwork
-
-    images, labels = np.asarray(images, dtype=float), np.asarray(labels)
-    if len(images) == 0 or len(images) != len(labels):
-        raise ValueError(f"images ({len(images)}) and labels ({len(labels)}) must be non-empty and of equal length")
-    saved = brian2.prefs.codegen.target
-    brian2.prefs.codegen.target = "numpy"
-    try:
-        t0 = time.perf_counter()
-        net = SpikingNetwork(params, seed=seed, chunk_size=len(labels))
-        w0 = net.get_weights()
-        rec = net.record(images, labels, "train")
-        w1 = net.get_weights()
-        t1 = time.perf_counter()
-    finally:
-        brian2.prefs.codegen.target = saved
-    dt_ms = float(params.cell.dt / ms)
-    forced = {name: _steps_of(rec.spikes[name], dt_ms) for name in rec.spikes if name != "input"}
-    nrn = NrnNetwork(params, w0, net.last_schedule, _steps_of(rec.spikes["input"], dt_ms), forced=forced, seed=seed)
-    t2 = time.perf_counter()
-    nrn.run()
-    t3 = time.perf_counter()
-    wn = nrn.get_weights()
-    layers = []
-    for m in range(len(w0.W)):
-        layers.append({"dW": trace_errors(w1.W[m] - w0.W[m], wn.W[m] - w0.W[m]),
-                       "db": trace_errors(w1.b[m] - w0.b[m], wn.b[m] - w0.b[m]),
-                       "max_abs_dW_brian2": float(np.max(np.abs(w1.W[m] - w0.W[m])))})
-    out = {"model": params.name, "layer_sizes": list(params.network.layer_sizes), "n_examples": len(labels),
-           "n_steps": int(net.last_schedule.n_steps), "layers": layers,
-           "seconds": {"brian2": t1 - t0, "neuron_build": t2 - t1, "neuron_run": t3 - t2},
-           "passed": bool(all(_passes(lay[k], TOLERANCES) for lay in layers for k in ("dW", "db")))}
-    if keep_weights:
-        out["weights"] = {"before": w0, "brian2": w1, "neuron": wn}
-    return out
+def default_learning_params(n_hidden=20, **network) -> ModelParameters:
+    """The paper's model with hidden layer(s) of *n_hidden* neurons (an int: 784-n_hidden-10 with the
+    one-hidden-layer learning rates 0.21; a tuple of two: the two-hidden-layer rates 0.23, 0.23, 0.12);
+    further keywords go to :class:`~brian_dendrite.model.NetworkParameters` (e.g. ``feedback``)."""
+    hidden = (int(n_hidden),) if np.ndim(n_hidden) == 0 else tuple(int(n) for n in n_hidden)
+    rates = {0: (0.19,), 1: (0.21, 0.21), 2: (0.23, 0.23, 0.12)}.get(len(hidden), (0.21,) * (len(hidden) + 1))
+    name = "crosscheck_784_" + "_".join(map(str, hidden)) + "_10" + "".join(f"_{v}" for v in network.values())
+    return ModelParameters(name=name.replace(" ", ""),
+                           network=NetworkParameters(hidden=hidden, learning_rates=rates, **network))
 
 
 def applied_update_check(params: ModelParameters, image: np.ndarray, label: int, seed: int = 0) -> dict:
-    """One example in a freely spiking NEURON network; compare its update with numpy.
+    """One example in a freely spiking NEURON network (the input cells too: they spike at
+    ``phi_max * pixel`` inside NEURON); compare its update with numpy.
 
     The expected change of ``W[m]`` is ``outer(delta_post, s_mean_f_pre)`` over the
     presynaptic neurons with ``s_mean_f > skip_psp_below`` and that of ``b[m]`` is
@@ -206,10 +144,8 @@ def applied_update_check(params: ModelParameters, image: np.ndarray, label: int,
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0xA1]))
     w0 = initial_weights(params, np.random.default_rng(np.random.SeedSequence([seed, 0xD1])))
     schedule = PhaseSchedule.training([int(label)], params.protocol, params.cell.dt, rng)
-    p_max = float(params.cell.phi_max * params.cell.dt)
-    inputs = bernoulli_input_steps(np.asarray(image, dtype=float)[None, :], schedule, p_max, rng)
     t0 = time.perf_counter()
-    nrn = NrnNetwork(params, w0, schedule, inputs, seed=seed)
+    nrn = NrnNetwork(params, w0, schedule, None, seed=seed, images=np.asarray(image, dtype=float)[None, :])
     t1 = time.perf_counter()
     nrn.run()
     t2 = time.perf_counter()
@@ -225,19 +161,42 @@ def applied_update_check(params: ModelParameters, image: np.ndarray, label: int,
         dev_b = np.max(np.abs((w1.b[m] - w0.b[m]) - expected_b)) / max(np.max(np.abs(expected_b)), 1e-300)
         deviations.append({"W": float(dev_W), "b": float(dev_b)})
     spikes = {name: int(nrn.spike_counts(name).sum()) for name in nrn.names}
-    spikes["input"] = int(sum(len(s) for s in inputs))
+    spikes["input"] = int(nrn.spike_counts("input").sum())
     return {"deviations": deviations, "spikes": spikes, "n_steps": int(schedule.n_steps),
             "seconds": {"neuron_build": t1 - t0, "neuron_run": t2 - t1}}
 
 
+def small_model(params: ModelParameters, n_hidden: int) -> ModelParameters:
+    """*params* with every hidden layer of *n_hidden* neurons (feedback, protocol and cell kept)."""
+    net = params.network
+    return params.replace(name=f"{params.name}_small", network=net.replace(hidden=(int(n_hidden),) * len(net.hidden)))
+
+
+def learning_variants(n_hidden: int, cell: CellParameters, model: ModelParameters | None = None) -> dict:
+    """The networks of the learning check: name -> ModelParameters (784-n-10 and its feedback and
+    plateau variants, 784-n-n-10, and *model* with hidden layers of *n_hidden* neurons)."""
+    base = default_learning_params(n_hidden).replace(cell=cell)
+    full = base.replace(cell=cell.replace(kernel="full"))  # symmetric feedback needs the full kernel
+    out = {"two_hidden": default_learning_params((n_hidden, n_hidden)).replace(cell=cell),
+           "symmetric": full.replace(network=full.network.replace(feedback="symmetric")),
+           "noisy_symmetric": full.replace(network=full.network.replace(feedback="noisy_symmetric")),
+           "stochastic_plateau": base.replace(protocol=base.protocol.replace(stochastic_plateau=True))}
+    if model is not None:
+        out[f"model {model.name}"] = small_model(model, n_hidden)
+    return out
+
+
 def run_crosscheck(output: Path, cell: CellParameters | None = None, n_examples: int = 3, n_hidden: int = 20,
-                   seed: int = 0, data_dir=None, figure: bool = True) -> dict:  # long: the report of the CLI command
-    """All three checks, for the full and the truncated kernel; writes ``report.json``, ``report.txt``
-    and (``figure``) ``crosscheck.png`` into *output*; returns the report."""
+                   seed: int = 0, data_dir=None, figure: bool = True, n_test: int = 2,
+                   model: ModelParameters | None = None) -> dict:  # long: the report of the CLI command
+    """All checks (cells with both kernels, learning of 784-n-10 and of the variants of
+    :func:`learning_variants`, the test phase of the trained 784-n-10 on *n_test* MNIST test
+    images, NEURON alone); writes ``report.json``, ``report.txt`` and (``figure``)
+    ``crosscheck.png`` into *output*; returns the report."""
     from ..datasets import load_mnist
 
-    if int(n_examples) < 1:
-        raise ValueError(f"n_examples = {n_examples}: expected at least 1")
+    if int(n_examples) < 1 or int(n_test) < 1:
+        raise ValueError(f"n_examples = {n_examples}, n_test = {n_test}: expected at least 1")
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     cell = cell or CellParameters()
@@ -257,11 +216,18 @@ def run_crosscheck(output: Path, cell: CellParameters | None = None, n_examples:
     data = load_mnist("train", data_dir=data_dir)
     params = default_learning_params(n_hidden).replace(cell=cell)
     learn = learning_crosscheck(params, data.images[:n_examples], data.labels[:n_examples], seed=seed,
-                                keep_weights=figure)
-    weights = learn.pop("weights", None)
+                                keep_weights=True)
+    weights = learn.pop("weights")
     report["learning"] = learn
+    report["variants"] = {}
+    for name, p in learning_variants(n_hidden, cell, model).items():
+        res = learning_crosscheck(p, data.images[:n_examples], data.labels[:n_examples], seed=seed)
+        report["variants"][name] = res
+    test = load_mnist("test", data_dir=data_dir)
+    report["test"] = test_crosscheck(params, weights["brian2"], test.images[:n_test], test.labels[:n_test], seed=seed)
     report["neuron_alone"] = applied_update_check(params, data.images[0], int(data.labels[0]), seed=seed)
     report["passed"] = bool(all(r["passed"] for r in report["cells"]) and learn["passed"]
+                            and all(r["passed"] for r in report["variants"].values()) and report["test"]["passed"]
                             and all(d["W"] < 1e-9 and d["b"] < 1e-9 for d in report["neuron_alone"]["deviations"]))
     (output / "report.json").write_text(json.dumps(report, indent=2))
     (output / "report.txt").write_text(format_report(report))
@@ -297,9 +263,24 @@ def format_report(report: dict) -> str:
     s = ln["seconds"]
     lines.append(f"    seconds: Brian2 {s['brian2']:.1f} (numpy target, incl. build), NEURON build {s['neuron_build']:.1f}, "
                  f"run {s['neuron_run']:.1f}")
+    for name, v in report.get("variants", {}).items():
+        worst = max(max(lay[k]["rel_max"] for k in ("dW", "db")) for lay in v["layers"])
+        if "dY" in v:
+            worst = max(worst, v["dY"]["rel_max"])
+        lines.append(f"learning, {name}: {'-'.join(map(str, v['layer_sizes']))}, feedback {v['feedback']}, "
+                     f"stochastic plateaus {v['stochastic_plateau']}, {v['n_examples']} examples: largest rel max "
+                     f"of dW, db{', dY' if 'dY' in v else ''} {worst:.2e}  -> {'PASS' if v['passed'] else 'FAIL'}")
+    t = report.get("test")
+    if t:
+        lines.append(f"test phase: {'-'.join(map(str, t['layer_sizes']))} (weights after the learning check), "
+                     f"{t['n_images']} MNIST test images x {t['n_steps'] // t['n_images']} steps, spikes of every "
+                     f"layer replayed  -> {'PASS' if t['passed'] else 'FAIL'}")
+        lines.append(f"    output V_soma rel RMS {t['V_soma']['rel_rms']:.2e} rel max {t['V_soma']['rel_max']:.2e}; "
+                     f"V_mean rel max {t['V_mean']['rel_max']:.2e}; rate_mean rel max {t['rate_mean']['rel_max']:.2e}; "
+                     f"predictions Brian2 {t['predictions']['brian2']}, NEURON {t['predictions']['neuron']}")
     na = report["neuron_alone"]
     devs = ", ".join(f"W_{m} {d['W']:.1e} / b {d['b']:.1e}" for m, d in enumerate(na["deviations"]))
-    lines.append(f"NEURON alone (own Bernoulli spikes, 1 example): update vs numpy, max rel deviation {devs}; "
+    lines.append(f"NEURON alone (own Bernoulli spikes of every layer, 1 example): update vs numpy, max rel deviation {devs}; "
                  f"spikes {na['spikes']}")
     lines.append(f"overall: {'PASS' if report['passed'] else 'FAIL'}")
     return "\n".join(lines) + "\n"
@@ -400,7 +381,11 @@ def add_crosscheck_arguments(parser) -> None:
                         help="directory for report.json, report.txt and crosscheck.png (default ./crosscheck)")
     parser.add_argument("--examples", type=int, default=3, help="MNIST examples of the learning check (K, default 3)")
     parser.add_argument("--hidden", type=int, default=20, help="hidden neurons of the learning check (default 20)")
-    parser.add_argument("--model", default=None, help="model name or .toml whose cell parameters are used")
+    parser.add_argument("--model", default=None,
+                        help="model name or .toml: its cell parameters are used throughout, and the model itself "
+                             "(hidden layers of --hidden neurons) is added to the learning check")
+    parser.add_argument("--test-examples", type=int, default=2,
+                        help="MNIST test images of the test-phase check (default 2)")
     parser.add_argument("--data-dir", default=None, help="MNIST folder (default: BRIAN_DENDRITE_DATA or the cache)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-figure", action="store_true", help="do not draw crosscheck.png")
@@ -413,17 +398,22 @@ def run_crosscheck_from_args(args) -> int:
     from ..model import load_model
     from ._mechanisms import MechanismCompileError, require_neuron
 
-    if args.examples < 1 or args.hidden < 1:
-        raise ValueError(f"--examples ({args.examples}) and --hidden ({args.hidden}) must be at least 1")
-    cell = load_model(args.model).cell if args.model else None
+    if args.examples < 1 or args.hidden < 1 or args.test_examples < 1:
+        raise ValueError(f"--examples ({args.examples}), --hidden ({args.hidden}) and --test-examples "
+                         f"({args.test_examples}) must be at least 1")
+    model = load_model(args.model) if args.model else None
+    cell = model.cell if model else None
     try:
         require_neuron()  # before any Brian2 run: a missing NEURON is reported at once
+        if model is not None:
+            check_nrn_supported(model)  # a clear refusal before any simulation
         report = run_crosscheck(args.output, cell=cell, n_examples=args.examples, n_hidden=args.hidden,
-                                seed=args.seed, data_dir=args.data_dir, figure=not args.no_figure)
+                                seed=args.seed, data_dir=args.data_dir, figure=not args.no_figure,
+                                n_test=args.test_examples, model=model)
         if args.benchmark:
             report["benchmark"] = benchmark(n_hidden=args.hidden, seed=args.seed, data_dir=args.data_dir)
             (args.output / "report.json").write_text(json.dumps(report, indent=2))
-    except ImportError as err:
+    except (ImportError, NotImplementedError) as err:
         print(f"brian-dendrite crosscheck: error: {err}", file=sys.stderr)
         return 2
     except MechanismCompileError as err:

@@ -11,11 +11,19 @@
 : from a Random123 stream; or, with forced = 1, exactly the spikes delivered to
 : this cell by events at (n + 0.7) dt (replayed spike trains). Truncated kernel:
 : a self-event cut_delay = cutoff + 0.25 dt after a spike removes its remaining own trace.
+: Test phases (phase 2): window means V_mean_test, rate_mean_test at the phase end, and
+: with test_reset = 1 a self-event at (n + 1.05) dt after the last step n of a test phase
+: (after that step's spikes arrived at (n + 1) dt, as Brian2's reset in after_resets)
+: zeroes the soma potential, the dendrites' and the own traces.
+: Stochastic plateau times (offset_sd > 0, pyramidal): at every phase end a new offset
+: min(floor(|offset_sd N(0, 1)|), offset_max) for the next phase, from the stream ran_off;
+: with offset_sd = 0 the offset is a parameter (fixed, or played from Python).
 : tick = dt (set from Python).
 NEURON {
     POINT_PROCESS BDCell
-    RANDOM ran
+    RANDOM ran, ran_off
     RANGE kind, forced, tick, phi_max, scale, tauL, taus, offset, learning_scale, cut_delay, dLc, dsc
+    RANGE test_reset, offset_sd, offset_max, V_mean_test, rate_mean_test
     RANGE Vs, Vb, Va, s_out, rate, spike_u, survival, nspikes
     RANGE V_sum, s_sum, rate_sum, A_sum, V_mean_f, s_mean_f, rate_mean_t, A_mean_f, A_mean_t
     RANGE alpha_f, alpha_t, delta, pending, nplateaus
@@ -35,6 +43,9 @@ PARAMETER {
     cut_delay = 0 (ms)
     dLc = 0
     dsc = 0
+    test_reset = 0
+    offset_sd = 0
+    offset_max = 5
 }
 
 ASSIGNED {
@@ -65,6 +76,8 @@ ASSIGNED {
     rate_mean_t
     A_mean_f
     A_mean_t
+    V_mean_test
+    rate_mean_test
     alpha_f
     alpha_t
     delta
@@ -91,6 +104,8 @@ INITIAL {
     rate_mean_t = 0
     A_mean_f = 0
     A_mean_t = 0
+    V_mean_test = 0
+    rate_mean_test = 0
     alpha_f = 0
     alpha_t = 0
     delta = 0
@@ -182,6 +197,15 @@ FUNCTION bookkeeping() {
             s_mean_f = s_sum / window_steps
         } else if (phase == 1) {
             rate_mean_t = rate_sum / window_steps
+        } else if (phase == 2) {
+            V_mean_test = V_sum / window_steps
+            rate_mean_test = rate_sum / window_steps
+        }
+        if (kind == 1 && offset_sd > 0) {
+            offset = floor(fabs(offset_sd * random_normal(ran_off)))
+            if (offset > offset_max) {
+                offset = offset_max
+            }
         }
     }
     if (kind > 0 && phase == 1 && steps_left == 0) {
@@ -196,6 +220,21 @@ FUNCTION bookkeeping() {
     bookkeeping = spike
 }
 
+PROCEDURE reset() {
+    : the test reset (Brian2: TEST_RESET_VARS zeroed after the last step of a test phase)
+    yL = 0
+    ys = 0
+    if (kind > 0) {
+        vsoma = 0
+        xbL = 0
+        xbs = 0
+    }
+    if (kind == 1) {
+        xaL = 0
+        xas = 0
+    }
+}
+
 NET_RECEIVE(w) {
     if (flag == 1) {
         if (bookkeeping()) {
@@ -204,10 +243,15 @@ NET_RECEIVE(w) {
                 net_send(cut_delay, 2)
             }
         }
+        if (test_reset && phase == 2 && steps_left == 0) {
+            net_send(0.3 * tick, 3)
+        }
         net_send(tick, 1)
     } else if (flag == 2) {
         yL = yL - dLc
         ys = ys - dsc
+    } else if (flag == 3) {
+        reset()
     } else {
         pending = 1
     }
