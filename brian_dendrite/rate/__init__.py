@@ -96,7 +96,13 @@ Without apical conductance, :meth:`RateNetwork.train` runs the tight loop of
 :mod:`brian_dendrite.rate._online` (preallocated buffers, the input PSPs of a
 block of examples at once, the rank-1 updates as one in-place BLAS call); it
 computes the same floating-point operations in the same order as
-``train_example``, so both give the same weights bit for bit.
+``train_example``, so both give the same weights bit for bit. Where a C compiler
+is available, the elementwise steps of that loop and the first layer's update run
+as small C kernels compiled once into the user's cache (:mod:`brian_dendrite.rate._native`,
+checked against numpy bit for bit before use; ``BRIAN_DENDRITE_RATE_NATIVE=0``
+turns them off). Predictions and test errors without apical conductance are one
+in-place sweep per block of images (:mod:`brian_dendrite.rate._inference`, the
+same bits as :meth:`RateNetwork.forward`).
 
 Contents
 --------

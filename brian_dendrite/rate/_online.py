@@ -8,14 +8,25 @@ floating-point operations, in the same order, as those methods (results bit for
 bit equal, see below), but without their per-example Python work:
 
 - the input PSPs ``psp_scale*phi*pixels`` of a block of examples, their active
-  pixels and the values there are computed once per block;
+  pixels and the values there are computed once per block (the active pixels by
+  ``flatnonzero`` of the boolean mask ``S != 0``, much faster than ``nonzero`` of
+  the float array);
 - every intermediate array is a preallocated buffer written with ``out=``;
 - the error terms of all layers are computed together: the biases, the gains
   ``eta*error_scale``, ``k_B``/``k_D`` and the sigmoids of both phases are
   concatenated over the layers (elementwise products with a per-element constant
-  are the products with the layer's scalar, bit for bit);
+  are the products with the layer's scalar, bit for bit); the apical potentials
+  of both phases are one array, so ``+ c`` and the plateaus ``sigma(A)`` are one
+  call each;
 - the rank-1 updates ``W += outer(s, delta)`` run in place as one BLAS ``dgemm``
   with inner dimension 1 and ``beta = 1`` (:func:`add_outer`).
+
+Where a C compiler is at hand, :meth:`RateNetwork.train` runs the loop of
+:mod:`._online_native` instead: the same steps with the elementwise runs between
+two BLAS products as C kernels (:mod:`._native`, checked bit for bit against the
+numpy expressions when loaded) and the first layer's update fused with its
+scatter. ``BRIAN_DENDRITE_RATE_NATIVE=0`` selects the numpy loop below; both give
+the same bits.
 
 Bit-identity of the update: ``W + s*delta`` rounds twice (the product, then the
 sum). A BLAS ``dgemm`` with ``k = 1`` forms the product in its accumulator
@@ -32,7 +43,7 @@ Where the time goes: the first layer. Per example its active rows (about 150 of
 784 for MNIST, 4 kB each) are gathered for ``W[0] s_in`` (BLAS gemv on
 contiguous rows, as :meth:`RateNetwork._first_layer`; a gemv over all 784 rows
 would group the sums differently and change the last bits), updated in place and scattered back: four
-passes over about 600 kB, most of the time of an example.
+passes over about 600 kB, most of the time of an example (three with the fused kernel of :mod:`._native`).
 """
 
 from __future__ import annotations
@@ -112,19 +123,31 @@ def add_outer(Wt: np.ndarray, s: np.ndarray, d: np.ndarray, buf: np.ndarray | No
 def _block_inputs(X, idx, psp):
     """Input PSPs of the examples ``idx`` and, per example, its active pixels and their values.
 
-    Returns ``(S, cols, vals, offsets)``: example ``i``'s active pixels are
-    ``cols[offsets[i]:offsets[i+1]]`` (ascending, as :func:`numpy.flatnonzero`
-    gives them) and their PSPs ``vals[...]`` of the same slice.
+    Returns ``(S, cols, vals, offsets)``: ``S`` holds the PSPs ``psp*pixel`` (row ``i``
+    for example ``idx[i]``); example ``i``'s active pixels are ``cols[offsets[i]:offsets[i+1]]``
+    (ascending, as :func:`numpy.flatnonzero` gives them) and their PSPs ``vals[...]``
+    of the same slice. (``flatnonzero`` of the boolean mask ``S != 0``: an order of
+    magnitude faster than ``nonzero`` of the float array, same indices.)
     """
-    S = psp * X[idx].astype(float, copy=False)
-    rows, cols = np.nonzero(S)
+    S = X.take(idx, axis=0)
+    if S.dtype != np.float64:
+        S = S.astype(float)
+    np.multiply(psp, S, out=S)
+    mask = S != 0
+    flat = np.flatnonzero(mask)
     offsets = np.zeros(len(idx) + 1, dtype=np.intp)
-    np.cumsum(np.bincount(rows, minlength=len(idx)), out=offsets[1:])
-    return S, cols, S[rows, cols], offsets.tolist()
+    np.cumsum(np.count_nonzero(mask, axis=1), out=offsets[1:])
+    return S, flat % S.shape[1], S.ravel().take(flat), offsets.tolist()
 
 
 def _buffers(net):
-    """The preallocated arrays of :func:`train_online` (concatenated over the layers where shared)."""
+    """The preallocated arrays of :func:`train_online` (concatenated over the layers where shared).
+
+    ``SF``, ``T1``, ``T2``, ``D`` and the constants ``gain``, ``k`` run over all
+    non-input layers (hidden first, output last); ``AA`` holds the apical
+    potentials of both phases, ``[A_f of all hidden layers | A_t of all hidden
+    layers]``, and ``SA`` their sigmoids, so that each phase pair is one call.
+    """
     sizes = net.sizes
     post = sizes[1:]
     total, n_hid = sum(post), sum(sizes[1:-1])
@@ -133,16 +156,17 @@ def _buffers(net):
     def views(a):
         return [a[cuts[i] : cuts[i + 1]] for i in range(len(post))]
 
-    buf = {name: np.empty(total) for name in ("SF", "SigF", "SigT", "T1", "T2", "D", "Af", "At")}
+    buf = {name: np.empty(total) for name in ("SF", "T1", "T2", "D")}
     gain = np.concatenate([np.full(n, e * net.error_scale) for n, e in zip(post, net.etas, strict=True)])
     k = np.concatenate([np.full(n, net.k_B) for n in sizes[1:-1]] + [np.full(sizes[-1], net.k_D)])
     E = np.full((sizes[-1], sizes[-1]), net.E_I)
     np.fill_diagonal(E, net.E_E)
     return dict(
-        buf, gain=gain, k=k, kE=net._k_teach * E, n_hid=n_hid, views=views,
+        buf, gain=gain, k=k, kE=list(net._k_teach * E), n_hid=n_hid, views=views,
+        AA=np.empty(2 * n_hid), SA=np.empty(2 * n_hid), cc=np.concatenate([np.empty(0), *net._c, *net._c]),
         B=[np.empty(n) for n in post], C=[np.empty(n) for n in post], R=[np.empty(n) for n in post],
         S=[np.empty(n) for n in post], WS=[np.empty(n) for n in post],
-        Ct=np.empty(sizes[-1]), Rt=np.empty(sizes[-1]), Sfb=np.empty(sizes[-1]),
+        Ct=np.empty(sizes[-1]), Rt=np.empty(sizes[-1]), Sfb=np.empty(sizes[-1]), SigT_out=np.empty(sizes[-1]),
         gather=net._buf[0][0], outers=[pair[1] for pair in net._buf],
     )
 
@@ -154,14 +178,18 @@ def train_online(net, X, y, idx) -> None:  # long: the per-example loop keeps ev
     """
     f = _buffers(net)
     n_hid, views = f["n_hid"], f["views"]
-    SF, SigF, SigT, T1, T2, D = f["SF"], f["SigF"], f["SigT"], f["T1"], f["T2"], f["D"]
+    SF, T1, T2, D = f["SF"], f["T1"], f["T2"], f["D"]
     SF_l, D_l = views(SF), views(D)
-    Af, At = f["Af"][:n_hid], f["At"][:n_hid]
-    Af_h, At_h = views(f["Af"])[:-1], views(f["At"])[:-1]
-    SigF_hid, SigF_out, SigT_hid, SigT_out = SigF[:n_hid], SigF[n_hid:], SigT[:n_hid], SigT[n_hid:]
+    SF_out, T2_hid, T2_out = SF[n_hid:], T2[:n_hid], T2[n_hid:]
+    AA, SA, cc = f["AA"], f["SA"], f["cc"]
+    SigF_hid, SigT_hid = SA[:n_hid], SA[n_hid:]
+    # per hidden layer, its part of A_f and of A_t in AA
+    cuts = np.cumsum((0, *net.sizes[1:-1])).tolist()
+    Af_h = [AA[cuts[h] : cuts[h + 1]] for h in range(len(cuts) - 1)]
+    At_h = [AA[n_hid + cuts[h] : n_hid + cuts[h + 1]] for h in range(len(cuts) - 1)]
     gain, kvec, kE = f["gain"], f["k"], f["kE"]
     B, C, R, S, WS = f["B"], f["C"], f["R"], f["S"], f["WS"]
-    Ct, Rt, Sfb = f["Ct"], f["Rt"], f["Sfb"]
+    Ct, Rt, Sfb, SigT_out = f["Ct"], f["Rt"], f["Sfb"], f["SigT_out"]
     gather, outers = f["gather"], f["outers"]
     outer = outers[0]
     gemm = _dgemm if _gemm_is_exact() else None
@@ -174,11 +202,22 @@ def train_online(net, X, y, idx) -> None:  # long: the per-example loop keeps ev
     symmetric = net._symmetric
     dense_from = 0.5 * net.sizes[0]
     W0, b0, B0, WS0, d0 = Wt[0], b[0], B[0], WS[0], D_l[0]
+    B_out, R_out = B[-1], R[-1]
     # x*1.0 == x exactly: the multiplications by a unit scale are skipped
     S_post = [S[lay] if psp != 1.0 else R[lay] for lay in range(n_layers)]
-    mul, add, sub, matmul = np.multiply, np.add, np.subtract, np.matmul
+    # the rank-1 updates of the layers above the first: fixed views for dgemm (C = W^T, Fortran order)
+    upper = [(D_l[lay][:, None], S_post[lay - 1][None, :], Wt[lay].T, Wt[lay], S_post[lay - 1], D_l[lay],
+              outers[lay]) for lay in range(1, n_layers)]
+    # the forward sweep of the layers above the first: (input, W^T, W s, b, B, k, C, sigma(C), rate, PSP)
+    sweep = [(S_post[lay - 1], Wt[lay], WS[lay], b[lay], B[lay], k_B if lay < n_hidden else k_D, C[lay],
+              SF_l[lay], R[lay], S[lay]) for lay in range(1, n_layers)]
+    k_first = k_B if n_hidden else k_D
+    C0, SF0, R0, S0 = C[0], SF_l[0], R[0], S[0]
+    mul, add, sub, matmul, sigma = np.multiply, np.add, np.subtract, np.matmul, _sigma
     take0 = W0.take  # the method: no numpy.take wrapper per call
     start_psp = net.psp_scale * net.phi
+    scale_drive, scale_psp, scale_fb = ratio != 1.0, psp != 1.0, fb != 1.0
+    YT = [y_.T for y_ in net._Y]
     for start in range(0, len(idx), _BLOCK):
         block = idx[start : start + _BLOCK]
         S_in, cols, vals, offsets = _block_inputs(X, block, start_psp)
@@ -195,46 +234,48 @@ def train_online(net, X, y, idx) -> None:  # long: the per-example loop keeps ev
             else:
                 nz = None
                 matmul(S_in[i], W0, out=WS0)
-            if ratio != 1.0:
+            if scale_drive:
                 mul(ratio, WS0, out=WS0)
             add(WS0, b0, out=B0)
             # forward sweep (as _sweep with E None and no apical term)
-            s = None
-            for lay in range(n_layers):
-                if lay:
-                    ws = WS[lay]
-                    matmul(s, Wt[lay], out=ws)
-                    if ratio != 1.0:
-                        mul(ratio, ws, out=ws)
-                    add(ws, b[lay], out=B[lay])
-                mul(k_B if lay < n_hidden else k_D, B[lay], out=C[lay])
-                _sigma(C[lay], out=SF_l[lay])
-                mul(phi, SF_l[lay], out=R[lay])
-                if psp != 1.0:
-                    mul(psp, R[lay], out=S[lay])
-                s = S_post[lay]
-            r_out = R[-1]
-            SigF_out[...] = SF_l[-1]
-            # apical potentials of the forward phase, then of the target phase (as _apical)
-            Y = net._Y
-            s_fb = r_out if fb == 1.0 else mul(fb, r_out, out=Sfb)
-            for h in range(n_hidden):
-                add(matmul(s_fb, Y[h].T, out=Af_h[h]), c[h], out=Af_h[h])
-            _sigma(Af, out=SigF_hid)
-            mul(k_D_t, B[-1], out=Ct)
+            mul(k_first, B0, out=C0)
+            sigma(C0, out=SF0)
+            mul(phi, SF0, out=R0)
+            if scale_psp:
+                mul(psp, R0, out=S0)
+            for s_, w_, ws, b_, B_, k_, C_, SF_, R_, S_ in sweep:
+                matmul(s_, w_, out=ws)
+                if scale_drive:
+                    mul(ratio, ws, out=ws)
+                add(ws, b_, out=B_)
+                mul(k_, B_, out=C_)
+                sigma(C_, out=SF_)
+                mul(phi, SF_, out=R_)
+                if scale_psp:
+                    mul(psp, R_, out=S_)
+            # target phase of the output (as _example), then the apical potentials of both phases
+            mul(k_D_t, B_out, out=Ct)
             add(Ct, kE[labels[i]], out=Ct)
-            _sigma(Ct, out=SigT_out)
-            mul(phi, SigT_out, out=Rt)
-            s_fb = Rt if fb == 1.0 else mul(fb, Rt, out=Sfb)
-            for h in range(n_hidden):
-                add(matmul(s_fb, Y[h].T, out=At_h[h]), c[h], out=At_h[h])
-            _sigma(At, out=SigT_hid)
+            sigma(Ct, out=SigT_out)
+            if n_hidden:
+                mul(phi, SigT_out, out=Rt)
+                if symmetric:
+                    YT = [y_.T for y_ in net._Y]
+                s_fb = mul(fb, R_out, out=Sfb) if scale_fb else R_out
+                for h in range(n_hidden):
+                    matmul(s_fb, YT[h], out=Af_h[h])
+                s_fb = mul(fb, Rt, out=Sfb) if scale_fb else Rt
+                for h in range(n_hidden):
+                    matmul(s_fb, YT[h], out=At_h[h])
+                add(AA, cc, out=AA)
+                sigma(AA, out=SA)
+                sub(SigT_hid, SigF_hid, out=T2_hid)
             # error terms of all layers at once (as _deltas): ((eta*es)*sf*(1-sf)*k) * (sigma_t - sigma_f)
+            sub(SigT_out, SF_out, out=T2_out)
             mul(gain, SF, out=T1)
-            sub(1.0, SF, out=T2)
-            mul(T1, T2, out=T1)
+            sub(1.0, SF, out=D)
+            mul(T1, D, out=T1)
             mul(T1, kvec, out=T1)
-            sub(SigT, SigF, out=T2)
             mul(T1, T2, out=D)
             # updates (as _apply): the active rows of W[0], then the other layers, then the biases
             if nz is None:
@@ -245,8 +286,11 @@ def train_online(net, X, y, idx) -> None:  # long: the per-example loop keeps ev
                 else:
                     add_outer(G, s_nz, d0, outer)
                 W0[nz] = G
-            for lay in range(1, n_layers):
-                add_outer(Wt[lay], S_post[lay - 1], D_l[lay], outers[lay])
+            for d_col, s_row, wT, w_, s_, d_, out_ in upper:
+                if gemm is not None:
+                    gemm(1.0, d_col, s_row, 1.0, wT, overwrite_c=1)
+                else:
+                    add_outer(w_, s_, d_, out_)
             add(b_all, D, out=b_all)
             if symmetric:
                 net._refresh_symmetric()

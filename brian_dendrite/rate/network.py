@@ -19,9 +19,12 @@ from brian2 import ms
 from ..model import ModelParameters, Weights, effective_kernel_masses, initial_weights, symmetric_feedback
 from ._checks import check_images, check_labels
 from ._fixed_point import ConvergenceError, solve_fixed_point
+from ._inference import predict as predict_rows
 from ._logistic import logistic as _sigma  # the ufunc itself: no Python call per use in the inner loops
 from ._logistic import sigma, sigma_prime
+from ._native import kernels as native_kernels
 from ._online import add_outer, train_online
+from ._online_native import train_native
 from ._state import LayerState
 
 # The names this module defined before the solver, the logistic and LayerState moved out, so that
@@ -377,6 +380,8 @@ class RateNetwork:
         readout = self.params.protocol.readout if readout is None else readout
         if readout not in ("voltage", "rate"):
             raise ValueError(f"readout = {readout!r}: expected 'voltage' or 'rate'")
+        if not (self.g_A > 0 and self.n_hidden):  # one sweep per block, in place (same bits as below)
+            return predict_rows(self, X, readout, _BLOCK)
         preds = []
         for i in range(0, X.shape[0], _BLOCK):
             out = self._phase(self._input_psp(X[i : i + _BLOCK]))[1][-1]
@@ -524,8 +529,12 @@ class RateNetwork:
             # without the fixed point: the tight loop of _online, bit for bit the same as below
             order = np.asarray(order, dtype=np.intp)
             step = X.shape[0] if test_every is None else int(test_every)
+            kernels = native_kernels()  # the compiled kernels (None: the numpy loop; the same bits)
             for start in range(0, X.shape[0], step):
-                train_online(self, X, y, order[start : start + step])
+                if kernels is None:
+                    train_online(self, X, y, order[start : start + step])
+                else:
+                    train_native(self, X, y, order[start : start + step], kernels)
                 n = min(start + step, X.shape[0])
                 if test_every is not None and n < X.shape[0]:
                     checkpoint(n)
