@@ -17,6 +17,9 @@ across runs.
     python benchmarks/benchmark.py --targets cpp_standalone --generic-pathways   # Brian2's generic synapse code
     # the standalone warm start (import + construction on a cached build) against another tree:
     python benchmarks/benchmark.py --warm-baseline /tmp/old_tree --ab-rounds 6
+    # the standalone training and test CPU time per example against another tree (alternating fresh
+    # processes, each tree with its own cached build under --warm-root):
+    python benchmarks/benchmark.py --standalone-baseline /tmp/old_tree --ab-rounds 6 --chunks 2
 
 This is a measurement script, not a test: it asserts nothing.
 """
@@ -303,6 +306,55 @@ def _warm_ab(args) -> int:
     return 0
 
 
+def _standalone_ab(args) -> int:
+    """Standalone training and test of ``args.standalone_baseline`` (A) and this tree (B), alternating fresh processes.
+
+    Each code gets its own build directory under ``args.warm_root`` (built by an untimed
+    first process, then reused); every timed process trains ``args.chunks`` chunks
+    (median over chunks 2..) and tests one full test block, and reports the binary's
+    CPU time (``getrusage`` of the child) per training example and per test image.
+    """
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    codes = {"A (baseline)": os.path.abspath(args.standalone_baseline), "B (this tree)": here}
+    root = args.warm_root or tempfile.mkdtemp(prefix="bd-bench-sa-")
+    builds = {name: os.path.join(root, "A" if name.startswith("A") else "B") for name in codes}
+    print(f"standalone A/B, {args.model}, {args.ab_rounds} rounds x {args.chunks} chunks of {args.chunk} examples, "
+          f"builds under {root}; load average before {os.getloadavg()}", flush=True)
+
+    def one(name, chunks):
+        return _run_worker(args, "cpp_standalone", chunks, 1, builds[name], f"standalone {name}",
+                           env=_rate_env(args, codes[name]))
+
+    for name in codes:  # untimed: build, or bring the build up to date
+        if one(name, 1) is None:
+            return 1
+    runs: dict[str, list[dict]] = {name: [] for name in codes}
+    for k in range(args.ab_rounds):
+        for name in (list(codes) if k % 2 == 0 else list(codes)[::-1]):
+            res = one(name, args.chunks)
+            if res is None:
+                return 1
+            runs[name].append(res)
+            print(f"round {k}  {name:<14} train {res['ms_per_train_example']:.3f} ms/example (cpu "
+                  f"{res['cpu_ms_per_train_example']:.3f})  test {res['ms_per_test_image']:.3f} ms/image (cpu "
+                  f"{res['cpu_ms_per_test_image']:.3f})  idle step cpu {res['cpu_us_per_idle_step']:.2f} us  "
+                  f"load {os.getloadavg()[0]:.1f}", flush=True)
+    keys = ("ms_per_train_example", "cpu_ms_per_train_example", "ms_per_test_image", "cpu_ms_per_test_image",
+            "cpu_us_per_idle_step")
+    med = {name: {key: statistics.median(r[key] for r in rs) for key in keys} for name, rs in runs.items()}
+    print(f"\nmedians over rounds; load average after {os.getloadavg()}")
+    print(f"{'code':<16}" + "".join(f"{key:>24}" for key in keys))
+    for name, m in med.items():
+        print(f"{name:<16}" + "".join(f"{m[key]:>24.3f}" for key in keys))
+    a, b = med.values()
+    print(f"ratio B/A (cpu): training {b['cpu_ms_per_train_example'] / a['cpu_ms_per_train_example']:.3f}, "
+          f"test {b['cpu_ms_per_test_image'] / a['cpu_ms_per_test_image']:.3f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"runs": runs, "medians": med}, f, indent=2)
+    return 0
+
+
 def _profile(args) -> int:
     """One profiled standalone process; prints the code objects by ms per training example."""
     res = _run_worker(args, "cpp_standalone", args.chunks, 10, tempfile.mkdtemp(prefix="bd-bench-profile-"),
@@ -354,7 +406,12 @@ def main(argv=None) -> int:
                         help="instead: time the standalone warm start (import + construction on a cached build) of "
                              "the source tree DIR against this tree's, alternating fresh processes (--ab-rounds)")
     parser.add_argument("--warm-root", default=None, metavar="DIR",
-                        help="--warm-baseline: keep the two builds under DIR (default: a new temporary directory)")
+                        help="--warm-baseline, --standalone-baseline: keep the two builds under DIR (default: a new "
+                             "temporary directory)")
+    parser.add_argument("--standalone-baseline", default=None, metavar="DIR",
+                        help="instead: time cpp_standalone training and test (binary CPU per example and per test "
+                             "image) of the source tree DIR against this tree's, alternating fresh processes "
+                             "(--ab-rounds)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--target", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--build-dir", default=None, help=argparse.SUPPRESS)
@@ -368,6 +425,8 @@ def main(argv=None) -> int:
         return _rate_ab(args)
     if args.warm_baseline:
         return _warm_ab(args)
+    if args.standalone_baseline:
+        return _standalone_ab(args)
     results = []
     for target in args.targets.split(","):
         runs = ["warm"] if target == "rate" else ["cold", "warm"]

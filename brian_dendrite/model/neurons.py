@@ -164,6 +164,11 @@ def _events(plateau: bool) -> dict:
     return events
 
 
+def _timing(cell: CellParameters, clock) -> dict:
+    """``clock=`` (one clock shared by the network's objects) if given, else ``dt=cell.dt``."""
+    return {"dt": cell.dt} if clock is None else {"clock": clock}
+
+
 def _attach_bookkeeping(group: NeuronGroup, accumulate: str, phase_end: str) -> None:
     group.spike_u = "1 - rand()"
     group.spike_survival = 1
@@ -182,6 +187,7 @@ def pyramidal_group(
     extra_events: dict | None = None,
     plateau: bool = True,
     somatic_input: bool = False,
+    clock=None,
 ) -> NeuronGroup:
     """A population of hidden-layer pyramidal neurons (specification 1.3, 1.7).
 
@@ -202,6 +208,9 @@ def pyramidal_group(
     somatic_input : bool
         Accept synapses onto the soma (see
         :func:`~brian_dendrite.model.equations.pyramidal_equations`; default False).
+    clock : brian2.Clock, optional
+        Run on this clock (of step ``cell.dt``) instead of a clock of its own: a network
+        whose objects share one clock has less per-step scheduling work.
 
     Returns
     -------
@@ -223,8 +232,8 @@ def pyramidal_group(
         events=events,
         method=cell.method,
         namespace=_namespace(cell, schedule_arrays, extra),
-        dt=cell.dt,
         name=name,
+        **_timing(cell, clock),
     )
     phase_end = _PHASE_END
     if protocol.stochastic_plateau and plateau:
@@ -250,6 +259,7 @@ def output_group(
     extra_equations=None,
     extra_events: dict | None = None,
     somatic_input: bool = False,
+    clock=None,
 ) -> NeuronGroup:
     """A population of output neurons with teaching conductances (specification 1.4).
 
@@ -261,6 +271,8 @@ def output_group(
         ``'parameters'``: ``g_E`` and ``g_I`` are parameters set by the user.
     somatic_input : bool
         Accept synapses onto the soma (default False).
+    clock : brian2.Clock, optional
+        As for :func:`pyramidal_group`.
     """
     if teaching == "schedule":
         teach = teaching_from_schedule()
@@ -277,8 +289,8 @@ def output_group(
         events={**_events(plateau=False), **(extra_events or {})},
         method=cell.method,
         namespace=_namespace(cell, schedule_arrays, extra_namespace),
-        dt=cell.dt,
         name=name,
+        **_timing(cell, clock),
     )
     if teaching == "schedule":
         group.class_index = np.arange(n) % max(n, 1)
@@ -295,12 +307,13 @@ def input_group(
     name: str = "input*",
     extra_equations=None,
     extra_events: dict | None = None,
+    clock=None,
 ) -> NeuronGroup:
     """Poisson input neurons at ``phi_max * pixel`` (specification 1.1).
 
     ``images`` is a 2-D ``TimedArray`` indexed by ``(example * ms, i)`` with
     pixel values in [0, 1]; ``None`` makes ``rate`` (Hz) a parameter set by the
-    user instead.
+    user instead. ``clock`` as for :func:`pyramidal_group`.
     """
     eqs = _extend(input_equations(rate_parameter=images is None) + schedule_equations() + accumulator_equations("input"), extra_equations)
     group = NeuronGroup(
@@ -311,8 +324,8 @@ def input_group(
         events={**_events(plateau=False), **(extra_events or {})},
         method=cell.method,
         namespace=_namespace(cell, schedule_arrays, None if images is None else {"images": images}),
-        dt=cell.dt,
         name=name,
+        **_timing(cell, clock),
     )
     _attach_bookkeeping(group, _ACCUMULATE_INPUT, _PHASE_END_INPUT)
     return group

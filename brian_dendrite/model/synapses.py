@@ -55,6 +55,7 @@ def kernel_synapses(
     on_post: str | None = None,
     name: str | None = None,
     namespace: dict | None = None,
+    clock=None,
 ) -> Synapses:
     """Synapses from *source* onto the ``site`` dendrite of *target*.
 
@@ -69,6 +70,8 @@ def kernel_synapses(
         learning rule, see :mod:`brian_dendrite.model.plasticity`).
     on_post : str, optional
         Code run on postsynaptic spikes (symmetric feedback through the same weights).
+    clock : brian2.Clock, optional
+        Run on this clock (of step ``cell.dt``) instead of a clock of its own.
 
     Returns
     -------
@@ -98,17 +101,17 @@ def kernel_synapses(
         on_event=on_event,
         namespace=ns,
         delay=delays or None,
-        dt=cell.dt,
         name=name or f"{source.name}_to_{target.name}_{site}",
+        **({"dt": cell.dt} if clock is None else {"clock": clock}),
     )
     return syn
 
 
-def own_trace_truncation(group: NeuronGroup, cell: CellParameters) -> Synapses | None:
+def own_trace_truncation(group: NeuronGroup, cell: CellParameters, clock=None) -> Synapses | None:
     """Truncate a group's own spike-train trace ``s_out`` after ``kernel_cutoff``.
 
     Returns ``None`` for the full kernel; otherwise a one-to-one delayed synapse
-    object that must be added to the network.
+    object that must be added to the network (on ``clock`` if given).
     """
     if cell.kernel != "truncated":
         return None
@@ -118,8 +121,8 @@ def own_trace_truncation(group: NeuronGroup, cell: CellParameters) -> Synapses |
         on_pre="y_L_post -= decay_L_cut\ny_s_post -= decay_s_cut",
         namespace=truncation_namespace(cell),
         delay=cell.kernel_cutoff,
-        dt=cell.dt,
         name=f"{group.name}_own_truncation",
+        **({"dt": cell.dt} if clock is None else {"clock": clock}),
     )
     syn.connect(j="i")
     return syn

@@ -32,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from brian2 import Equations, EventMonitor, Network, NeuronGroup, Synapses, TimedArray
+from brian2 import Clock, Equations, EventMonitor, Network, NeuronGroup, Synapses, TimedArray
 
 from ..model import (
     HIDDEN_DELTA,
@@ -140,14 +140,17 @@ def build_network(params: ModelParameters, schedule_arrays: dict, images: TimedA
         listed in ``unconnected`` (the cpp_standalone device generates the code of a
         ``connect()`` at once, which a warm start with a cached build does not need).
     """
-    inp, hidden, out = _layers(params, schedule_arrays, images)
+    # one clock for every object: the per-step scheduling of the network (Brian2 finds the
+    # clocks due in every step) is then one clock's work instead of one per group and synapse
+    clock = Clock(dt=params.cell.dt, name="network_clock*")
+    inp, hidden, out = _layers(params, schedule_arrays, images, clock)
     layers = [inp, *hidden, out]
     _attach_learning(params, layers)
-    forward = _forward_synapses(params, layers)
-    feedback = [] if params.network.feedback in SYMMETRIC_FEEDBACK else _feedback_synapses(params, out, hidden)
+    forward = _forward_synapses(params, layers, clock)
+    feedback = [] if params.network.feedback in SYMMETRIC_FEEDBACK else _feedback_synapses(params, out, hidden, clock)
     objects = [*layers, *forward, *feedback]
     for group in layers:
-        trunc = own_trace_truncation(group, params.cell)
+        trunc = own_trace_truncation(group, params.cell, clock)
         if trunc is not None:
             objects.append(trunc)
     readout = EventMonitor(out, "phase_end", variables=["V_mean_test", "rate_mean_test", "phase"],
@@ -161,7 +164,7 @@ def build_network(params: ModelParameters, schedule_arrays: dict, images: TimedA
     return objects
 
 
-def _layers(params: ModelParameters, schedule_arrays: dict, images: TimedArray):
+def _layers(params: ModelParameters, schedule_arrays: dict, images: TimedArray, clock=None):
     """The input, hidden and output groups, with the events of the learning rule and the test reset."""
     net, cell = params.network, params.cell
     learn_event = {"learn": LEARN_CONDITION, "test_reset": _TEST_RESET_CONDITION}
@@ -169,15 +172,15 @@ def _layers(params: ModelParameters, schedule_arrays: dict, images: TimedArray):
     pre_events = {"learn_pre": LEARN_PRE_CONDITION, "test_reset": _TEST_RESET_CONDITION}
     skip = {"skip_psp_below": float(net.skip_psp_below)}
     delta_eqs = Equations("delta : 1")
-    inp = input_group(net.n_input, cell, schedule_arrays, images, name="input", extra_events=pre_events)
+    inp = input_group(net.n_input, cell, schedule_arrays, images, name="input", extra_events=pre_events, clock=clock)
     inp.namespace.update(skip)
     hidden = [
         pyramidal_group(n, cell, params.protocol, schedule_arrays, name=f"hidden_{m}", extra_equations=delta_eqs,
-                        extra_events={**learn_event, **pre_events}, extra_namespace=skip)
+                        extra_events={**learn_event, **pre_events}, extra_namespace=skip, clock=clock)
         for m, n in enumerate(net.hidden)
     ]
     out = output_group(net.n_output, cell, schedule_arrays, name="output", extra_equations=delta_eqs,
-                       extra_events=learn_event)
+                       extra_events=learn_event, clock=clock)
     return inp, hidden, out
 
 
@@ -193,7 +196,7 @@ def _attach_learning(params: ModelParameters, layers: list) -> None:
         group.run_on_event("test_reset", reset, when="after_resets")
 
 
-def _forward_synapses(params: ModelParameters, layers: list) -> list:
+def _forward_synapses(params: ModelParameters, layers: list, clock=None) -> list:
     """``W_m`` (layer ``m`` -> ``m + 1``, basal) with the weight update; symmetric feedback on the top one."""
     net, cell = params.network, params.cell
     symmetric = net.feedback in SYMMETRIC_FEEDBACK
@@ -214,16 +217,16 @@ def _forward_synapses(params: ModelParameters, layers: list) -> list:
                 trigger = "learn"  # every synapse redraws its noise, whatever its presynaptic PSP
         syn = kernel_synapses(pre, post, "basal", cell, model=model, extra_pathways={"learn": learn},
                               extra_events={"learn": trigger}, on_post=on_post, name=f"W_{m}",
-                              namespace={"symmetric_noise": net.symmetric_noise} if noisy else None)
+                              namespace={"symmetric_noise": net.symmetric_noise} if noisy else None, clock=clock)
         synapses.append(syn)
     return synapses
 
 
-def _feedback_synapses(params: ModelParameters, output: NeuronGroup, hidden: list) -> list:
+def _feedback_synapses(params: ModelParameters, output: NeuronGroup, hidden: list, clock=None) -> list:
     """``Y_m``: output -> apical dendrite of hidden layer ``m`` (fixed weights)."""
     synapses = []
     for m, hid in enumerate(hidden):
-        synapses.append(kernel_synapses(output, hid, "apical", params.cell, name=f"Y_{m}"))
+        synapses.append(kernel_synapses(output, hid, "apical", params.cell, name=f"Y_{m}", clock=clock))
     return synapses
 
 

@@ -14,7 +14,8 @@ pathways only, the two Brian2 templates involved:
   source's event space (the same array, in the same order, the push code would
   have queued them from) and, per event, the pathway's generated code runs over a
   contiguous row with ``_postsynaptic_idx = j`` and ``_idx = row + j``, so that the
-  compiler vectorises it (the generated pointers are ``__restrict``);
+  compiler vectorises it (the generated pointers are ``__restrict``); the next
+  event's row of weights ``w`` is prefetched (``__builtin_prefetch``) meanwhile;
 * ``synapses_push_spikes``: no queue work any more.
 
 The pathway's ``before_run`` code checks, once per run of the binary, that the
@@ -29,6 +30,19 @@ generic loop, so the results are bit-identical (tests/test_standalone.py).
 It is a technical setting, not part of the model: ``SpikingNetwork(...,
 dense_pathways=False)`` uses Brian2's generic templates everywhere. The runtime
 targets (numpy, Cython) always use the generic code.
+
+Two more overrides of Brian2's cpp_standalone templates serve the per-step code
+(:func:`use_step_code`; ``dense_pathways=False`` switches them off as well). Neither
+changes an operation of the model's code, only the loops around it:
+
+* ``threshold`` of an event whose condition holds only in steps picked by shared
+  variables (``learn_pre``: the last step of a target phase): the loop over the
+  neurons is skipped unless a guard on those shared variables holds (the guard is the
+  shared part of the condition, so the events are the same).
+* ``network.cpp``: Brian2 reads the process CPU clock (``std::clock()``, a system
+  call of about 0.75 us here) after every time step, only to report the run's
+  duration at its end (or to stop at ``maximum_run_time``, not used here): it is
+  read once after the loop instead.
 """
 
 from __future__ import annotations
@@ -39,7 +53,7 @@ from brian2.codegen.templates import Templater
 from brian2.devices.cpp_standalone.codeobject import CPPStandaloneCodeObject
 from jinja2 import ChoiceLoader, DictLoader
 
-__all__ = ["dense_pathways", "use_dense_pathways"]
+__all__ = ["dense_pathways", "use_dense_pathways", "use_step_code"]
 
 #: The synaptic index arrays whose reads the dense loop replaces by its own indices.
 _LOOP_INDICES = ("_presynaptic_idx", "_postsynaptic_idx")
@@ -80,6 +94,16 @@ _DENSE_SYNAPSES = r"""
     {
         const int32_t _presynaptic_idx = _dense_events[_dense_k];
         const size_t _dense_row = (size_t)_presynaptic_idx * {{dense_n_target}};
+        {% if dense_prefetch %}
+        #if defined(__GNUC__)
+        if (_dense_k + 1 < _dense_n_events)  // fetch the next event's row while this one is added
+        {
+            const char* const _dense_next = (const char*)({{dense_prefetch}} + (size_t)_dense_events[_dense_k + 1] * {{dense_n_target}});
+            for (size_t _dense_b = 0; _dense_b < {{dense_n_target}} * sizeof(*{{dense_prefetch}}); _dense_b += 64)
+                __builtin_prefetch(_dense_next + _dense_b);
+        }
+        #endif
+        {% endif %}
         for (int32_t _postsynaptic_idx = 0; _postsynaptic_idx < {{dense_n_target}}; _postsynaptic_idx++)
         {
             const size_t _idx = _dense_row + _postsynaptic_idx;
@@ -164,6 +188,87 @@ def use_dense_pathways(syn: Synapses) -> list[str]:
             "dense_n_source": len(pathway.source),
             "dense_n_target": len(pathway.target),
             "dense_delays": device.get_array_name(pathway.variables["delay"], access_data=False),
+            # the weights' rows are read in the order of the events: prefetch the next one
+            "dense_prefetch": device.get_array_name(pathway.variables["w"]) if "w" in pathway.variables else None,
         }
         names.append(pathway.name)
     return names
+
+
+# ----------------------------------------------------------------------------- per-step code
+
+def _template_source(name: str) -> str:
+    base = CPPStandaloneCodeObject.templater
+    return base.env.loader.get_source(base.env, name)[0]
+
+
+def _replace_once(text: str, old: str, new: str, what: str) -> str:
+    if text.count(old) != 1:
+        raise RuntimeError(f"brian_dendrite: unexpected Brian2 template {what} (this Brian2 version is not supported)")
+    return text.replace(old, new)
+
+
+def _step_templater(network_only: bool = False) -> Templater:
+    """Brian2's cpp_standalone templates with ``threshold`` and ``network`` changed (see above)."""
+    loop = "    long _count = 0;\n    for(size_t _idx=0; _idx<N; _idx++)\n"
+    threshold = _replace_once(
+        _template_source("threshold.cpp"), loop,
+        "    long _count = 0;\n    {% if event_guard %}// brian_dendrite: no event unless {{event_guard}}\n"
+        "    if ({{event_guard}})\n    {% endif %}for(size_t _idx=0; _idx<N; _idx++)\n", "threshold.cpp")
+    per_step = ("        {% if openmp_pragma('with_openmp') %}\n        elapsed_realtime = omp_get_wtime() - start;\n"
+                "        {% else %}\n        current = std::clock();\n        elapsed_realtime = (double)(current - start)/"
+                "({{ openmp_pragma('get_num_threads') }} * CLOCKS_PER_SEC);\n        {% endif %}\n")
+    network = _template_source("network.cpp")
+    network = _replace_once(network, per_step, "        {% if maximum_run_time is not none %}\n" + per_step
+                            + "        {% endif %}\n", "network.cpp")
+    network = _replace_once(network, "    _last_run_time = elapsed_realtime;",
+                            "    {% if maximum_run_time is none %}\n    // brian_dendrite: the clock is read once, after the loop\n"
+                            + per_step + "    {% endif %}\n    _last_run_time = elapsed_realtime;", "network.cpp")
+    templates = {"threshold.cpp": threshold, "network.cpp": network}
+    if network_only:
+        templates = {"network.cpp": network}
+    base = CPPStandaloneCodeObject.templater
+    templater = Templater("brian2.devices.cpp_standalone", ".cpp", env_globals=dict(base.env_globals))
+    templater.env.loader = ChoiceLoader([DictLoader(templates), templater.env.loader])
+    return templater
+
+
+class StepCodeObject(CPPStandaloneCodeObject):
+    """The guarded thresholders of :func:`use_step_code`."""
+
+    templater = _step_templater()
+
+
+class NetworkLoopCodeObject(CPPStandaloneCodeObject):
+    """Brian2's code objects, with the ``network.cpp`` of :func:`use_step_code` (the device's default class)."""
+
+    templater = _step_templater(network_only=True)
+
+
+#: Event -> C++ guard on the shared variables (read by the condition's scalar code) without which it never fires.
+EVENT_GUARDS = {"learn_pre": "phase == 1 && steps_left == 0"}
+
+
+def use_step_code(groups, guards: dict | None = None) -> None:
+    """Build the per-step code of *groups* (and the network's loop) with :class:`StepCodeObject`.
+
+    The thresholders of the events in *guards* (default :data:`EVENT_GUARDS`) get the
+    guard, which must be the shared part of the event's condition. Only for the
+    cpp_standalone device, before the network is run (built).
+    """
+    from brian2.devices.device import get_device
+    from brian2.groups.group import CodeRunner
+
+    device = get_device()
+    if device.__class__.__name__ != "CPPStandaloneDevice":
+        raise RuntimeError("the per-step code templates are a cpp_standalone feature")
+    guards = EVENT_GUARDS if guards is None else guards
+    # network.cpp comes from the device's default code object class
+    device.code_object_class = lambda codeobj_class=None, fallback_pref=None: codeobj_class or NetworkLoopCodeObject
+    for group in groups:
+        for obj in group.contained_objects:
+            if not isinstance(obj, CodeRunner):
+                continue
+            if obj.template == "threshold" and obj.event in guards:
+                obj.codeobj_class = StepCodeObject
+                obj.template_kwds = {**(obj.template_kwds or {}), "event_guard": guards[obj.event]}

@@ -124,6 +124,18 @@ def use_standalone_device(build_dir) -> None:
                            "use one SpikingNetwork per process (or call brian2.device.reinit())")
 
 
+def _mark_as_run(network) -> None:
+    """Mark *network*'s objects as part of it, as ``Network.run`` would have done.
+
+    A reused build never calls ``Network.run`` in this process; without the mark,
+    Brian2 warns at exit that each object "was never included in a network".
+    """
+    for obj in network.objects:
+        for o in (obj, *obj.contained_objects):
+            if getattr(o, "_network", None) is None:
+                o._network = network.id
+
+
 class _NamedOrder(set):
     """A set of Brian2 objects that iterates in the order of their names."""
 
@@ -240,6 +252,7 @@ class StandaloneAdapter:
                 if read_stamp(directory) == digest:
                     attach(directory)
                     self.reused_build = True
+                    _mark_as_run(self._objects.network)
                     seconds = time.perf_counter() - t0
                     logger.info(f"standalone build in {directory} reused (same fingerprint): {seconds:.2f} s")
                     return seconds

@@ -53,7 +53,7 @@ from brian2 import EventMonitor, SpikeMonitor, StateMonitor, TimedArray, ms, sec
 
 from ..model import FORWARD, TEST, ModelParameters, PhaseSchedule, Weights, initial_weights
 from ._build import SYMMETRIC_FEEDBACK, TEST_RESET_VARS, build_network, check_supported, initial_state
-from ._dense import use_dense_pathways
+from ._dense import use_dense_pathways, use_step_code
 from ._runtime import RuntimeAdapter
 from ._standalone import StandaloneAdapter, standalone_capacity, use_standalone_device
 from .recording import PlateauEvents, Potentials, RunRecording, SpikeTrains
@@ -127,8 +127,9 @@ class SpikingNetwork:
         the events of the all-to-all pathways (spikes into the traces, the weight
         updates) by rows of contiguous synapses instead of through Brian2's spike
         queue and generic synapse loop (:mod:`~brian_dendrite.simulation._dense`);
-        bit-identical results. ``False`` builds Brian2's generic code. Ignored by
-        the runtime device.
+        bit-identical results; with it, the neurons' per-step loops are built with
+        vectorisable and guarded templates (:func:`~brian_dendrite.simulation._dense.use_step_code`).
+        ``False`` builds Brian2's generic code. Ignored by the runtime device.
 
     Attributes
     ----------
@@ -200,6 +201,7 @@ class SpikingNetwork:
         if self.standalone and dense_pathways:
             for syn in [*self.forward_synapses, *self.feedback_synapses]:
                 self.dense_pathways += use_dense_pathways(syn)
+            use_step_code(self.layers)  # the neurons' per-step loops (same module, same switch)
         self.examples_trained = 0
         self.last_schedule = None
         if self.standalone:
