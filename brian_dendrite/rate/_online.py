@@ -171,6 +171,25 @@ def _buffers(net):
     )
 
 
+def apical_drive(net, YT, r_out, r_t, buf, Af_h, At_h) -> list:
+    """The feedback products of both phases: ``Af_h[h] = (fb r_out) Y[h]^T``, ``At_h[h] = (fb r_t) Y[h]^T``.
+
+    Shared by the numpy loop and the kernel loop (:mod:`._online_native`), so both
+    compute these products with the same operations. ``YT`` holds the transposed
+    feedback matrices; with symmetric feedback they follow the forward weights and
+    are taken again from ``net._Y``. Returns the ``YT`` used. ``fb r`` goes through
+    ``buf``; a unit scale is skipped (``x * 1.0 == x`` exactly).
+    """
+    if net._symmetric:
+        YT = [y_.T for y_ in net._Y]
+    fb = net.fb_scale
+    for r, parts in ((r_out, Af_h), (r_t, At_h)):
+        s_fb = np.multiply(fb, r, out=buf) if fb != 1.0 else r
+        for y_t, a in zip(YT, parts, strict=True):
+            np.matmul(s_fb, y_t, out=a)
+    return YT
+
+
 def train_online(net, X, y, idx) -> None:  # long: the per-example loop keeps every array in a local
     """Train ``net`` (``g_A = 0`` or no hidden layer) on the examples ``X[idx]``, ``y[idx]`` in order.
 
@@ -194,11 +213,11 @@ def train_online(net, X, y, idx) -> None:  # long: the per-example loop keeps ev
     outer = outers[0]
     gemm = _dgemm if _gemm_is_exact() else None
     d0_col = D_l[0][:, None]
-    Wt, c, b_all = net._Wt, net._c, net._b_all
+    Wt, b_all = net._Wt, net._b_all
     b = net._b
     n_layers, n_hidden = net.n_layers, net.n_hidden
     k_B, k_D, k_D_t, phi = net.k_B, net.k_D, net._k_D_t, net.phi
-    psp, ratio, fb = net.psp_scale, net._drive_ratio, net.fb_scale
+    psp, ratio = net.psp_scale, net._drive_ratio
     symmetric = net._symmetric
     dense_from = 0.5 * net.sizes[0]
     W0, b0, B0, WS0, d0 = Wt[0], b[0], B[0], WS[0], D_l[0]
@@ -216,7 +235,7 @@ def train_online(net, X, y, idx) -> None:  # long: the per-example loop keeps ev
     mul, add, sub, matmul, sigma = np.multiply, np.add, np.subtract, np.matmul, _sigma
     take0 = W0.take  # the method: no numpy.take wrapper per call
     start_psp = net.psp_scale * net.phi
-    scale_drive, scale_psp, scale_fb = ratio != 1.0, psp != 1.0, fb != 1.0
+    scale_drive, scale_psp = ratio != 1.0, psp != 1.0
     YT = [y_.T for y_ in net._Y]
     for start in range(0, len(idx), _BLOCK):
         block = idx[start : start + _BLOCK]
@@ -259,14 +278,7 @@ def train_online(net, X, y, idx) -> None:  # long: the per-example loop keeps ev
             sigma(Ct, out=SigT_out)
             if n_hidden:
                 mul(phi, SigT_out, out=Rt)
-                if symmetric:
-                    YT = [y_.T for y_ in net._Y]
-                s_fb = mul(fb, R_out, out=Sfb) if scale_fb else R_out
-                for h in range(n_hidden):
-                    matmul(s_fb, YT[h], out=Af_h[h])
-                s_fb = mul(fb, Rt, out=Sfb) if scale_fb else Rt
-                for h in range(n_hidden):
-                    matmul(s_fb, YT[h], out=At_h[h])
+                YT = apical_drive(net, YT, R_out, Rt, Sfb, Af_h, At_h)
                 add(AA, cc, out=AA)
                 sigma(AA, out=SA)
                 sub(SigT_hid, SigF_hid, out=T2_hid)

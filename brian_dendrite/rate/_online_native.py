@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._online import _BLOCK, _block_inputs, _buffers, add_outer
+from ._online import _BLOCK, _block_inputs, _buffers, add_outer, apical_drive
 
 __all__ = ["train_native"]
 
@@ -35,8 +35,8 @@ def train_native(net, X, y, idx, K) -> None:  # long: the per-example loop keeps
     Wt, b_all = net._Wt, net._b_all
     n_layers, n_hidden = net.n_layers, net.n_hidden
     k_B, k_D, k_D_t, phi = net.k_B, net.k_D, net._k_D_t, net.phi
-    psp, ratio, fb = net.psp_scale, net._drive_ratio, net.fb_scale
-    scale_drive, scale_psp, scale_fb = ratio != 1.0, psp != 1.0, fb != 1.0
+    psp, ratio = net.psp_scale, net._drive_ratio
+    scale_drive, scale_psp = ratio != 1.0, psp != 1.0
     symmetric = net._symmetric
     dense_from = 0.5 * net.sizes[0]
     W0, WS0, R0, S0, d0 = Wt[0], WS[0], R[0], S[0], D_l[0]
@@ -99,14 +99,7 @@ def train_native(net, X, y, idx, K) -> None:  # long: the per-example loop keeps
             # target phase of the output, then the apical potentials of both phases
             target(*targets[labels[i]])
             if n_hidden:
-                if symmetric:
-                    YT = [y_.T for y_ in net._Y]
-                s_fb = mul(fb, R_out, out=Sfb) if scale_fb else R_out
-                for h in range(n_hidden):
-                    matmul(s_fb, YT[h], out=Af_h[h])
-                s_fb = mul(fb, Rt, out=Sfb) if scale_fb else Rt
-                for h in range(n_hidden):
-                    matmul(s_fb, YT[h], out=At_h[h])
+                YT = apical_drive(net, YT, R_out, Rt, Sfb, Af_h, At_h)
                 apical(*apical_args)
             deltas(*delta_args)  # the error terms of all layers, and b += delta
             # the weights: the active rows of W[0] (updated and scattered back in one pass), then the others
