@@ -14,7 +14,7 @@ from conftest import mnist_dir
 from brian_dendrite.model import available_models, load_model
 from brian_dendrite.paper import TEST_ERRORS
 from brian_dendrite.sweeps import RESULT_COLUMNS, add_sweep_arguments, format_table, run_sweep_from_args
-from brian_dendrite.sweeps._runner import _client_side_failure
+from brian_dendrite.sweeps._runner import _client_side_failure, build_specs, submission_order
 from brian_dendrite.training import parse_models, parse_seeds
 
 # name -> (hidden, learning rates, feedback, sparse gain, g_A in 1/ms, stochastic plateau)
@@ -153,6 +153,43 @@ def test_sweep_rate_grid_rerun_and_failure(tmp_path, capsys):
     argv_good[1] = ",".join(str(models / f"{m}.toml") for m in ("tiny_random", "tiny_sparse"))
     assert run_sweep_from_args(_parser().parse_args(argv_good)) == 0
     assert {r["status"] for r in _rows(out / "results.csv").values()} == {"skipped"}
+
+
+def test_submission_order(tmp_path):
+    specs = build_specs(["one_hidden", "no_hidden", "two_hidden"], [3, 0, 1], kind="rate", target="cython",
+                        n_examples=10, test_examples=0, test_every=None, initial_test=False, chunk_size=1000,
+                        data_dir=None, output=tmp_path)
+    key = [(s["label"], s["seed"]) for s in specs]
+    assert key[:3] == [("one_hidden", 3), ("one_hidden", 0), ("one_hidden", 1)]  # grid order: models, then seeds
+    todo = [i for i in range(len(specs)) if key[i] != ("no_hidden", 3)]  # one task already done
+    by_seed = [key[i] for i in submission_order(specs, todo, "seeds")]
+    assert by_seed == [("one_hidden", 3), ("two_hidden", 3),
+                       ("one_hidden", 0), ("no_hidden", 0), ("two_hidden", 0),
+                       ("one_hidden", 1), ("no_hidden", 1), ("two_hidden", 1)]
+    assert submission_order(specs, todo, "models") == todo
+    with pytest.raises(ValueError, match="order"):
+        submission_order(specs, todo, "random")
+
+
+def test_sweep_starts_tasks_seed_major_on_one_worker(tmp_path):
+    """With one worker the tasks run one after the other in the --order asked for."""
+    import distributed  # noqa: F401 - a core dependency: missing must fail, not skip
+    models = tmp_path / "models"
+    models.mkdir()
+    for name in ("tiny_a", "tiny_b"):
+        (models / f"{name}.toml").write_text(TINY.format(name=name, rates="[0.21, 0.21]", feedback="random"))
+    for order, expected in (("seeds", [("tiny_a", 0), ("tiny_b", 0), ("tiny_a", 1), ("tiny_b", 1)]),
+                            ("models", [("tiny_a", 0), ("tiny_a", 1), ("tiny_b", 0), ("tiny_b", 1)])):
+        out = tmp_path / order
+        argv = ["--models", ",".join(str(models / f"{m}.toml") for m in ("tiny_a", "tiny_b")),
+                "--seeds", "0,1", "--kind", "rate", "--examples", "50", "--test-examples", "0",
+                "--data-dir", str(mnist_dir()), "--output", str(out), "--workers", "1", "--order", order, "--quiet"]
+        assert run_sweep_from_args(_parser().parse_args(argv)) == 0
+        done = {k: (out / k[0] / f"seed{k[1]}" / "summary.json").stat().st_mtime_ns for k in expected}
+        assert sorted(done, key=done.get) == expected, order
+        assert json.loads((out / "results.json").read_text())["sweep"]["order"] == order
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["--models", "one_hidden", "--order", "random"])
 
 
 def test_sweep_rejects_bad_arguments(tmp_path):

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..training import add_training_arguments
-from ._runner import run_sweep
+from ._runner import ORDERS, run_sweep
 from ._table import format_table
 
 
@@ -23,6 +23,10 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
                         help="connect to an existing Dask scheduler (e.g. tcp://host:8786, from dask-jobqueue) "
                              "instead of starting a local cluster")
+    parser.add_argument("--order", choices=ORDERS, default="seeds",
+                        help="the order in which tasks start: 'seeds' (default): every model with the first seed, "
+                             "then every model with the next seed, so that a study stopped early has as many seeds "
+                             "of every condition; 'models': all seeds of one model, then the next model")
     return parser
 
 
@@ -34,6 +38,7 @@ def run_sweep_from_args(args: argparse.Namespace) -> int:
         initial_test=getattr(args, "initial_test", False), chunk_size=getattr(args, "chunk_size", 1000),
         data_dir=args.data_dir, output=args.output, workers=args.workers, scheduler=args.scheduler,
         echo=None if getattr(args, "quiet", False) else print, progress=not getattr(args, "quiet", False),
+        order=getattr(args, "order", "seeds"),
     )
     print(format_table(rows))
     out = Path(args.output)

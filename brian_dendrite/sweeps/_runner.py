@@ -21,17 +21,24 @@ def run_sweep(models, seeds, *, kind: str = "spiking", target: str = "cython", e
               epochs: float = 1.0, test_examples: int = 10000, test_every: int | None = None,
               initial_test: bool = False, chunk_size: int = 1000, data_dir=None, output="sweep",
               workers: int | None = None, scheduler: str | None = None, echo=print,
-              progress: bool = True) -> list[dict]:
+              progress: bool = True, order: str = "seeds") -> list[dict]:
     """Train every (model, seed) of the grid as a Dask task; return the table rows.
 
     Parameters mirror the command line (see :func:`add_sweep_arguments`).
     ``echo`` receives one progress line per finished task (``None``: silent);
     ``progress`` shows a progress bar of the tasks with an ETA on stderr.
+    ``order`` is the order in which the tasks start: ``"seeds"`` (default) runs
+    every model with the first seed before any model's second seed, so that a
+    seed study that is stopped early has the same number of seeds for every
+    condition; ``"models"`` runs all seeds of the first model first (see
+    :func:`submission_order`). It changes no task's result.
     The rows are in grid order (models, then seeds) and are also written to
     ``output/results.csv`` and ``output/results.json``.
     """
     distributed = _import_distributed()
     n_examples = _training_examples(examples, epochs)
+    if order not in ORDERS:
+        raise ValueError(f"order = {order!r}: expected one of {', '.join(ORDERS)}")
     if scheduler is not None and workers is not None:
         raise ValueError("--workers sets the size of the local cluster; with --scheduler the existing cluster "
                          "decides how many workers there are")
@@ -54,7 +61,7 @@ def run_sweep(models, seeds, *, kind: str = "spiking", target: str = "cython", e
             "chunk_size": chunk_size, "data_dir": specs[0]["data_dir"], "output": str(output),
             "scheduler": scheduler or f"LocalCluster({n_workers} single-threaded worker processes)",
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": socket.gethostname(),
-            "python": platform.python_version(), "command": " ".join(sys.argv)}
+            "python": platform.python_version(), "command": " ".join(sys.argv), "order": order}
     rows = [task_row(s, "pending") for s in specs]
     say = echo or (lambda *a, **k: None)
     # finished tasks are recognised here already (the workers check again): a sweep whose
@@ -75,8 +82,8 @@ def run_sweep(models, seeds, *, kind: str = "spiking", target: str = "cython", e
         load_mnist("test")
     t0 = time.time()
     try:
-        _run_on_dask(distributed, specs, todo, rows, meta, output, scheduler=scheduler, n_workers=n_workers,
-                     say=say, progress=progress)
+        _run_on_dask(distributed, specs, submission_order(specs, todo, order), rows, meta, output,
+                     scheduler=scheduler, n_workers=n_workers, say=say, progress=progress)
     finally:
         meta["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         meta["wall_seconds"] = time.time() - t0
@@ -114,10 +121,10 @@ def _run_on_dask(distributed, specs: list[dict], todo: list[int], rows: list[dic
                 f"{meta['scheduler']}; output {output}")
             run_id = uuid.uuid4().hex[:8]
             futures = {}
-            for i in todo:
+            for rank, i in enumerate(todo):  # in this order: a higher Dask priority starts first
                 spec = specs[i]
                 fut = client.submit(run_task, spec, key=f"brian-dendrite-{spec['label']}-seed{spec['seed']}-{run_id}",
-                                    pure=False)
+                                    pure=False, priority=len(todo) - rank)
                 futures[fut] = i
             skipped = len(specs) - len(todo)
             bar = progress_bar(len(specs), "sweep", "task", enabled=progress, initial=skipped)
@@ -137,6 +144,26 @@ def _run_on_dask(distributed, specs: list[dict], todo: list[int], rows: list[dic
         bar.close()
         if cluster is not None:
             cluster.close()
+
+
+ORDERS = ("seeds", "models")
+
+
+def submission_order(specs: list[dict], todo: list[int], order: str = "seeds") -> list[int]:
+    """The tasks ``todo`` (indices into ``specs``, which are in grid order) in the order they should start.
+
+    ``"models"``: grid order (all seeds of the first model, then the next model).
+    ``"seeds"``: the first seed of every model, then the second seed of every
+    model, ... (models in grid order within a seed; seeds in the order given).
+    """
+    if order == "models":
+        return list(todo)
+    if order != "seeds":
+        raise ValueError(f"order = {order!r}: expected one of {', '.join(ORDERS)}")
+    seed_rank: dict[int, int] = {}
+    for spec in specs:
+        seed_rank.setdefault(spec["seed"], len(seed_rank))
+    return sorted(todo, key=lambda i: (seed_rank[specs[i]["seed"]], i))
 
 
 def _unfinished(specs: list[dict], rows: list[dict]) -> list[int]:
