@@ -120,3 +120,78 @@ def test_collect_refuses_what_is_not_a_summary(seeds, tmp_path):
         seeds.collect([tmp_path / "sweep"], tmp_path / "summaries")
     with pytest.raises(FileNotFoundError, match="no such sweep directory"):
         seeds.collect([tmp_path / "nowhere"], tmp_path / "summaries")
+
+
+def _checkpoint(run: Path, model: str, errors, examples: int, seed=0):
+    """A spiking run's checkpoint as the trainer writes it (weights, meta with progress and test history)."""
+    import numpy as np
+
+    from brian_dendrite.model import initial_weights, load_model
+    from brian_dendrite.training._common import save_checkpoint
+
+    params = load_model(model)
+    run.mkdir(parents=True)
+    hist = [{"examples": 60000 * (k + 1), "test_error": e, "test_images": 10000} for k, e in enumerate(errors)]
+    meta = {"progress": {"epoch": examples // 60000, "offset": examples % 60000, "examples": examples,
+                         "train_seconds": 1.0, "chunk_ms_per_example": [9.0, 3.0, 2.0, 4.0]},
+            "history": hist, "seed": seed, "chunk_size": 10000, "params": params.to_toml(),
+            "target": "cpp_standalone", "code_history": [{"from_examples": 0, "git_commit": None}]}
+    save_checkpoint(run / "checkpoint.npz", initial_weights(params, np.random.default_rng(0)), meta)
+
+
+def test_collect_partial_runs_from_checkpoints(seeds, tmp_path):
+    committed = tmp_path / "summaries"
+    old = tmp_path / "old"  # a finished 2-epoch spiking run
+    _summary(old, "one_hidden", [9.0, 8.0], kind="spiking")
+    assert len(seeds.collect([old], committed)) == 1
+    # an unfinished run in a train --output folder: collected only with partial=True
+    run = tmp_path / "one_hidden_seed0"
+    _checkpoint(run, "one_hidden", [9.5], examples=70000)
+    assert seeds.collect([run], committed) == []
+    assert seeds.collect([run], committed, commit="1234abc", partial=True) == []  # shorter than the finished run
+    _checkpoint(tmp_path / "longer", "one_hidden", [9.5, 8.5, 7.5], examples=190000)
+    (written,) = seeds.collect([tmp_path / "longer"], committed, commit="1234abc", partial=True)
+    summary = json.loads(written.read_text())
+    assert summary["status"] == "in progress" and summary["final_test_error"] is None
+    assert summary["model"] == "one_hidden" and summary["kind"] == "spiking" and summary["seed"] == 0
+    assert summary["examples_trained"] == 190000 and summary["ms_per_example_median_chunk"] == 3.0
+    assert [h["test_error"] for h in summary["test_history"]] == [9.5, 8.5, 7.5]
+    assert summary["code_history"][0]["git_commit"] == "1234abc"
+    # the table counts it as incomplete, not as a 60-epoch result
+    rows = {r["model"]: r for r in seeds.conditions(seeds.load(committed, "spiking"))}
+    assert rows["one_hidden"]["incomplete_seeds"] == [0] and rows["one_hidden"]["final"]["n"] == 0
+    # the finished run replaces the partial one
+    done = tmp_path / "done"
+    _summary(done, "one_hidden", [9.0, 8.0, 7.0, 6.5], kind="spiking")
+    seeds.collect([done], committed)
+    assert "status" not in json.loads(written.read_text())
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "checkpoint.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="unreadable checkpoint"):
+        seeds.collect([tmp_path / "broken"], committed, partial=True)
+
+
+def test_spiking_vs_rate_table_and_figure(seeds, tmp_path):
+    import importlib.util
+
+    from conftest import REPO
+
+    path = REPO / "validation" / "studies" / "paper_table" / "spiking_vs_rate.py"
+    spec = importlib.util.spec_from_file_location("spiking_vs_rate_script", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    sweep = tmp_path / "sweep"
+    for seed, final in enumerate([2.0, 2.2]):
+        _summary(sweep, "one_hidden", _curve(final), seed=seed)
+    committed = tmp_path / "summaries"
+    seeds.collect([sweep], committed)
+    _checkpoint(tmp_path / "run", "one_hidden", [9.5, 8.5], examples=150000)
+    seeds.collect([tmp_path / "run"], committed, partial=True)
+    out = tmp_path / "out"
+    assert script.main(["--summaries", str(committed), "--out", str(out)]) == 0
+    text = (out / "spiking_vs_rate.md").read_text()
+    assert "| one_hidden | 0 | in progress (2.50 epochs trained) | 9.50 | 8.50 | - |" in text
+    rate_1 = (_curve(2.0)[0] + _curve(2.2)[0]) / 2
+    assert f"| one_hidden (rate) | mean | 2 seeds | {rate_1:.2f} (2) |" in text
+    assert (out / "learning_curves_spiking_vs_rate.png").stat().st_size > 1000
+    assert script.main(["--summaries", str(tmp_path / "empty"), "--out", str(out)]) == 2

@@ -70,20 +70,75 @@ def summary_path(root: Path, kind: str, model: str, seed: int) -> Path:
     return root / kind / model / f"seed{seed}.json"
 
 
-def collect(directories, into: Path = SUMMARIES, commit: str | None = None) -> list[Path]:
+def run_directories(directory: Path) -> list[Path]:
+    """The run folders in ``directory``: itself if it is one (a ``train --output`` folder), else a sweep's."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{directory}: no such sweep directory or run folder")
+    if (directory / "summary.json").is_file() or (directory / "checkpoint.npz").is_file():
+        return [directory]
+    return sorted(p for p in directory.glob("*/seed*") if p.is_dir())
+
+
+def partial_summary(run: Path) -> dict | None:
+    """A summary of the unfinished run in ``run`` from its ``checkpoint.npz`` (None if it has none).
+
+    The tests made so far (``test_history``), the examples trained, the code history and
+    ``"status": "in progress"``; no final test error. Only the checkpoint's JSON header is read.
+    """
+    path = Path(run) / "checkpoint.npz"
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+    except (OSError, ValueError, KeyError, EOFError) as err:
+        raise ValueError(f"{path}: unreadable checkpoint ({type(err).__name__}: {err})") from None
+    import tomllib
+
+    name = tomllib.loads(meta["params"]).get("name")
+    progress = meta.get("progress") or {}
+    examples = progress.get("examples", meta.get("examples"))
+    chunks = progress.get("chunk_ms_per_example") or []
+    return {"model": name, "kind": meta.get("kind", "spiking"), "target": meta.get("target"),
+            "seed": meta["seed"], "status": "in progress", "examples_trained": examples,
+            "epochs_completed": None if examples is None else examples / 60000,
+            "final_test_error": None, "test_history": meta.get("history") or [],
+            "ms_per_example_median_chunk": float(np.median(chunks[1:])) if len(chunks) > 1 else None,
+            "code_history": meta.get("code_history") or [],
+            "source": "checkpoint.npz of an unfinished run (seeds_table.py collect --partial)"}
+
+
+def _replaces(new: dict, target: Path) -> bool:
+    """Whether ``new`` may replace the summary in ``target``: a partial summary never replaces a longer run."""
+    if new.get("status") != "in progress" or not target.exists():
+        return True
+    old = json.loads(target.read_text())
+    return old.get("status") == "in progress" or (old.get("examples_trained") or 0) < (new["examples_trained"] or 0)
+
+
+def collect(directories, into: Path = SUMMARIES, commit: str | None = None, partial: bool = False) -> list[Path]:
     """Copy every run's summary.json under ``directories`` into ``into``; returns the files written.
 
+    ``directories``: sweep directories (``<model>/seed<k>/`` inside) or run folders.
     ``commit``: the git commit of the source the runs were made from, recorded where the run
     could not record one itself (runs made from an exported copy of the tree, outside git);
     such entries get ``"git_commit_source": "seeds_table.py collect --commit"``.
+    ``partial``: also unfinished runs, from their checkpoints (:func:`partial_summary`); such a
+    summary is replaced when the run is collected again, and replaces no longer run.
     """
     written = []
     for directory in directories:
-        directory = Path(directory)
-        if not directory.is_dir():
-            raise FileNotFoundError(f"{directory}: no such sweep directory")
-        for path in sorted(directory.glob("*/seed*/summary.json")):
-            summary = json.loads(path.read_text())
+        for run in run_directories(directory):
+            path = run / "summary.json"
+            if path.is_file():
+                summary = json.loads(path.read_text())
+            elif partial:
+                summary = partial_summary(run)
+                if summary is None:
+                    continue
+            else:
+                continue
             missing = [k for k in ("model", "kind", "seed", "test_history") if k not in summary]
             if missing:
                 raise ValueError(f"{path}: not a run summary (no {', '.join(missing)})")
@@ -92,6 +147,8 @@ def collect(directories, into: Path = SUMMARIES, commit: str | None = None) -> l
                     entry["git_commit"] = commit
                     entry["git_commit_source"] = "seeds_table.py collect --commit"
             target = summary_path(into, summary["kind"], summary["model"], int(summary["seed"]))
+            if not _replaces(summary, target):
+                continue
             target.parent.mkdir(parents=True, exist_ok=True)
             write_json_atomic(target, summary)
             written.append(target)
@@ -265,8 +322,11 @@ def main(argv=None) -> int:
     p.add_argument("directories", nargs="+", type=Path)
     p.add_argument("--into", type=Path, default=SUMMARIES)
     p.add_argument("--commit", default=None, help="git commit of the source, where a run recorded none")
+    p.add_argument("--partial", action="store_true",
+                   help="also unfinished runs, from their checkpoints (status 'in progress')")
     p = sub.add_parser("from-runs-json", help="summaries of the runs in paper_table_runs.json (seed 0)")
     p.add_argument("path", type=Path, nargs="?", default=HERE / "paper_table_runs.json")
+    p.add_argument("--kind", choices=["rate", "spiking"], default="rate")
     p.add_argument("--into", type=Path, default=SUMMARIES)
     p = sub.add_parser("table", help="write the table, its JSON and the figure")
     p.add_argument("--kind", choices=["rate", "spiking"], default="rate")
@@ -274,11 +334,11 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=HERE)
     args = parser.parse_args(argv)
     if args.command == "collect":
-        written = collect(args.directories, args.into, args.commit)
+        written = collect(args.directories, args.into, args.commit, args.partial)
         print(f"{len(written)} summaries copied into {os.path.relpath(args.into)}")
         return 0
     if args.command == "from-runs-json":
-        written = from_runs_json(args.path, args.into)
+        written = from_runs_json(args.path, args.into, args.kind)
         print(f"{len(written)} summaries rebuilt into {os.path.relpath(args.into)}")
         return 0
     runs = load(args.summaries, args.kind)
