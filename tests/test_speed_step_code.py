@@ -9,6 +9,15 @@ from brian_dendrite.model import LEARN_CONDITION, LEARN_PRE_CONDITION, TARGET
 from brian_dendrite.simulation import _dense
 
 
+def test_plateau_guard_is_the_shared_part_of_its_condition():
+    from brian_dendrite.model import FORWARD
+    from brian_dendrite.model.neurons import _events
+
+    assert _dense.EVENT_GUARDS["plateau"] == f"phase == {FORWARD} || phase == {TARGET}"
+    assert _events(plateau=True)["plateau"] == (f"(phase == {FORWARD} or phase == {TARGET}) "
+                                                "and steps_left == plateau_offset")
+
+
 def test_learn_pre_guard_is_the_shared_part_of_its_condition():
     guard = _dense.EVENT_GUARDS["learn_pre"]
     assert guard == f"phase == {TARGET} && steps_left == 0"
@@ -22,8 +31,15 @@ def test_templates_are_changed_only_where_intended():
     base = _dense.CPPStandaloneCodeObject.templater
     source = _dense._template_source
     step_sources = {name: step.env.loader.get_source(step.env, name)[0]
-                    for name in ("stateupdate.cpp", "threshold.cpp", "network.cpp")}
-    assert step_sources["stateupdate.cpp"] == source("stateupdate.cpp")
+                    for name in ("stateupdate.cpp", "threshold.cpp", "network.cpp", "reset.cpp")}
+    assert step_sources["reset.cpp"] == source("reset.cpp")
+    # stateupdate: only the pragma before the loop, nothing else
+    assert step_sources["stateupdate.cpp"] != source("stateupdate.cpp")
+    unmarked = step_sources["stateupdate.cpp"].replace(
+        "    {% if vector_loop is defined and vector_loop and not _bd_libm_call(vector_code) %}\n"
+        "    // brian_dendrite: the arrays are distinct variables, the loop calls no libm function\n"
+        "    #pragma GCC ivdep\n    {% endif %}\n", "")
+    assert unmarked == source("stateupdate.cpp")
     assert "if ({{event_guard}})" in step_sources["threshold.cpp"]
     # the network loop: Brian2's template reads the clock in the loop and after it; ours only after it
     net = loop.env.loader.get_source(loop.env, "network.cpp")[0]
@@ -44,3 +60,65 @@ def test_network_template_renders_without_the_per_step_clock():
     # inside the loop the clock is read only for report_func (which the binary does not use)
     assert loop_part.count("std::clock()") == 1 and "if (report_func)" in loop_part
     assert "current = std::clock();" in body[body.index("Network::_globally_running = false;"):]
+
+
+def _render_stateupdate(vector_code, **kwds):
+    from brian2.core.variables import Constant
+
+    out = _dense.StepCodeObject.templater.stateupdate(
+        "", vector_code, variables={"N": Constant("N", 10)}, codeobj_name="probe", owner=None, profiled=False,
+        pointers_lines="", hashdefine_lines="", support_code_lines="", user_headers=[], **kwds)
+    main = out.cpp_file
+    return main[main.index("MAIN CODE"):]
+
+
+def test_vector_loops_get_ivdep_unless_they_call_libm():
+    pragma_loop = "#pragma GCC ivdep\n    for(int _idx=0; _idx<_N; _idx++)"
+    sums = "s[_idx] = in_window * (s[_idx] + v[_idx]) + (1 - in_window) * s[_idx];"
+    assert pragma_loop in _render_stateupdate(sums, vector_loop=True)
+    assert "ivdep" not in _render_stateupdate(sums)  # only the marked code objects
+    # a loop with exp would call glibc's SIMD exp (libmvec, other last bits) if vectorised: never marked
+    rate = "rate = 1.0f*phi_max/(1.0 + exp(- V_soma));"
+    assert "ivdep" not in _render_stateupdate(rate, vector_loop=True)
+    assert _dense.libm_call(rate) and _dense.libm_call({"a": "y = _brian_pow(x, 2);"})
+    assert not _dense.libm_call("const int64_t r = int_(steps_left == (window_steps - 1)); y = fabs(x) + sqrt(z);")
+    assert not _dense.libm_call("expected = x * exponent;")
+
+
+def test_vector_loops_are_the_sums_and_the_state_updaters():
+    assert _dense.VECTOR_LOOPS == ("_accumulate", "_stateupdater")
+
+
+def test_rate_and_window_sums_are_separate_loops():
+    """The rate's exp in ``<group>_rate`` (order 0), the window sums in ``<group>_accumulate`` (order 1)."""
+    from brian2 import Network, ms
+
+    from brian_dendrite.model import CellParameters, PhaseSchedule, ProtocolParameters, pyramidal_group
+
+    cell, protocol = CellParameters(), ProtocolParameters()
+    arrays = PhaseSchedule.from_phases([("idle", 5 * ms, 0, 0)], protocol, dt=cell.dt).timed_arrays()
+    group = pyramidal_group(3, cell, protocol, arrays, name="probe_hidden")
+    net = Network(group)
+    for obj in (group, *group.contained_objects):  # never run: no "never included in a network" warning
+        obj._network = net.id
+    runners = {o.name: o for o in group.contained_objects if o.name.endswith(("_rate", "_accumulate"))}
+    rate, acc = runners["probe_hidden_rate"], runners["probe_hidden_accumulate"]
+    assert (rate.when, rate.order, acc.when, acc.order) == ("before_thresholds", 0, "before_thresholds", 1)
+    assert "exp(" in rate.abstract_code and "spike_survival" in rate.abstract_code
+    assert not _dense.libm_call(acc.abstract_code)
+    for name in ("V_sum", "s_sum", "rate_sum", "A_sum"):
+        assert f"{name} = " in acc.abstract_code and f"{name} = " not in rate.abstract_code
+
+
+def test_exact_contraction_flag_is_appended_once():
+    from brian2 import prefs
+
+    before = list(prefs.codegen.cpp.extra_compile_args_gcc)
+    try:
+        _dense.use_exact_contraction()
+        _dense.use_exact_contraction()
+        args = list(prefs.codegen.cpp.extra_compile_args_gcc)
+        assert args.count("-ffp-contract=off") == 1
+        assert args.index("-ffp-contract=off") > args.index("-ffast-math")  # the later flag wins
+    finally:
+        prefs.codegen.cpp.extra_compile_args_gcc = before

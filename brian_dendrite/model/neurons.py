@@ -21,7 +21,7 @@ Brian2 events:
     (specification 1.7). With ``stochastic_plateau`` every neuron draws its own offset
     per phase (specification 1.13: ``min(|int(N(0, sd))|, max)`` steps).
 
-Scheduling within a time step: state update (``groups``), window accumulation
+Scheduling within a time step: state update (``groups``), rate, then window sums
 (``before_thresholds``), event detection (``thresholds``), plateau and phase-end
 bookkeeping (``before_synapses``), synaptic propagation and learning
 (``synapses``).
@@ -70,14 +70,15 @@ _SURVIVAL_INPUT = """
 spike_survival *= 1 - rate * dt
 """
 
-_ACCUMULATE = _RATE + """
+#: Every step, after :data:`_RATE` (its own loop, see :func:`_attach_bookkeeping`): the window sums.
+_ACCUMULATE = """
 restart = int(steps_left == window_steps - 1)
 V_sum = in_window * (V_sum * (1 - restart) + V_soma) + (1 - in_window) * V_sum
 s_sum = in_window * (s_sum * (1 - restart) + s_out) + (1 - in_window) * s_sum
 rate_sum = in_window * (rate_sum * (1 - restart) + rate / phi_max) + (1 - in_window) * rate_sum
 """
 
-_ACCUMULATE_INPUT = _SURVIVAL_INPUT + """
+_ACCUMULATE_INPUT = """
 restart = int(steps_left == window_steps - 1)
 s_sum = in_window * (s_sum * (1 - restart) + s_out) + (1 - in_window) * s_sum
 """
@@ -169,10 +170,18 @@ def _timing(cell: CellParameters, clock) -> dict:
     return {"dt": cell.dt} if clock is None else {"clock": clock}
 
 
-def _attach_bookkeeping(group: NeuronGroup, accumulate: str, phase_end: str) -> None:
+def _attach_bookkeeping(group: NeuronGroup, rate: str, accumulate: str, phase_end: str) -> None:
+    """The per-step rate and survival (``<name>_rate``), then the window sums (``<name>_accumulate``).
+
+    Two loops, in this order: the rate's ``exp`` (a call into libm) stays in a loop of its
+    own, so that the window sums form a loop without calls, which the compiler can vectorise
+    (cpp_standalone, :func:`~brian_dendrite.simulation._dense.use_step_code`). The same
+    operations as in one loop, on every target.
+    """
     group.spike_u = "1 - rand()"
     group.spike_survival = 1
-    group.run_regularly(accumulate, when="before_thresholds", name=f"{group.name}_accumulate")
+    group.run_regularly(rate, when="before_thresholds", order=0, name=f"{group.name}_rate")
+    group.run_regularly(accumulate, when="before_thresholds", order=1, name=f"{group.name}_accumulate")
     group.run_on_event("phase_end", phase_end, when="before_synapses", order=1)
 
 
@@ -242,9 +251,9 @@ def pyramidal_group(
         group.plateau_offset = _DRAW_OFFSET.split(" = ", 1)[1].strip()
     group.rate = "phi_max / (1 + exp(-V_soma))"
     if not plateau:
-        _attach_bookkeeping(group, _ACCUMULATE, phase_end)
+        _attach_bookkeeping(group, _RATE, _ACCUMULATE, phase_end)
         return group
-    _attach_bookkeeping(group, _ACCUMULATE + _ACCUMULATE_APICAL, phase_end)
+    _attach_bookkeeping(group, _RATE, _ACCUMULATE + _ACCUMULATE_APICAL, phase_end)
     group.run_on_event("plateau", _PLATEAU, when="before_synapses", order=0)
     return group
 
@@ -295,7 +304,7 @@ def output_group(
     if teaching == "schedule":
         group.class_index = np.arange(n) % max(n, 1)
     group.rate = "phi_max / (1 + exp(-V_soma))"
-    _attach_bookkeeping(group, _ACCUMULATE, _PHASE_END)
+    _attach_bookkeeping(group, _RATE, _ACCUMULATE, _PHASE_END)
     return group
 
 
@@ -327,5 +336,5 @@ def input_group(
         name=name,
         **_timing(cell, clock),
     )
-    _attach_bookkeeping(group, _ACCUMULATE_INPUT, _PHASE_END_INPUT)
+    _attach_bookkeeping(group, _SURVIVAL_INPUT, _ACCUMULATE_INPUT, _PHASE_END_INPUT)
     return group

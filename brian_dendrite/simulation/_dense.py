@@ -31,21 +31,40 @@ It is a technical setting, not part of the model: ``SpikingNetwork(...,
 dense_pathways=False)`` uses Brian2's generic templates everywhere. The runtime
 targets (numpy, Cython) always use the generic code.
 
-Two more overrides of Brian2's cpp_standalone templates serve the per-step code
-(:func:`use_step_code`; ``dense_pathways=False`` switches them off as well). Neither
+More overrides of Brian2's cpp_standalone templates serve the per-step code
+(:func:`use_step_code`; ``dense_pathways=False`` switches them off as well). None
 changes an operation of the model's code, only the loops around it:
 
 * ``threshold`` of an event whose condition holds only in steps picked by shared
-  variables (``learn_pre``: the last step of a target phase): the loop over the
+  variables (``learn_pre``: the last step of a target phase; ``plateau``: forward
+  and target phases, never in the test phase): the loop over the
   neurons is skipped unless a guard on those shared variables holds (the guard is the
   shared part of the condition, so the events are the same).
+* ``stateupdate`` of the window sums (``<group>_accumulate``, see
+  :func:`~brian_dendrite.model.neurons._attach_bookkeeping`) and of the state
+  updaters (:data:`VECTOR_LOOPS`): ``#pragma GCC ivdep`` before the loop. Brian2's
+  ``__restrict`` pointers are local variables, which gcc does not trust: with more
+  than a few arrays it does not vectorise ("no vectype"), so these loops stayed
+  scalar. The arrays are distinct variables of one group, so the pragma is true, and
+  gcc vectorises them. A loop that calls a libm function (:func:`libm_call`: the
+  rate's loop ``<group>_rate`` with ``exp``) never gets the pragma and stays a scalar
+  loop calling libm's ``exp``: under ``-ffast-math`` glibc declares a SIMD ``exp``
+  (libmvec) whose results differ in the last bits.
 * ``network.cpp``: Brian2 reads the process CPU clock (``std::clock()``, a system
   call of about 0.75 us here) after every time step, only to report the run's
   duration at its end (or to stop at ``maximum_run_time``, not used here): it is
   read once after the loop instead.
+
+A vectorised loop gives the same bits as a scalar one only if the compiler does not
+contract products and sums into fused multiply-adds differently in the two (it does,
+under Brian2's ``-ffast-math -march=native``): every standalone build, dense or
+generic, is compiled with ``-ffp-contract=off`` (:func:`use_exact_contraction`), so
+that each product and each sum is rounded on its own in both.
 """
 
 from __future__ import annotations
+
+import re
 
 from brian2 import Synapses
 from brian2.codegen.generators.cpp_generator import CPPCodeGenerator
@@ -53,7 +72,7 @@ from brian2.codegen.templates import Templater
 from brian2.devices.cpp_standalone.codeobject import CPPStandaloneCodeObject
 from jinja2 import ChoiceLoader, DictLoader
 
-__all__ = ["dense_pathways", "use_dense_pathways", "use_step_code"]
+__all__ = ["dense_pathways", "use_dense_pathways", "use_exact_contraction", "use_step_code"]
 
 #: The synaptic index arrays whose reads the dense loop replaces by its own indices.
 _LOOP_INDICES = ("_presynaptic_idx", "_postsynaptic_idx")
@@ -224,17 +243,41 @@ def _step_templater(network_only: bool = False) -> Templater:
     network = _replace_once(network, "    _last_run_time = elapsed_realtime;",
                             "    {% if maximum_run_time is none %}\n    // brian_dendrite: the clock is read once, after the loop\n"
                             + per_step + "    {% endif %}\n    _last_run_time = elapsed_realtime;", "network.cpp")
-    templates = {"threshold.cpp": threshold, "network.cpp": network}
+    loop = "    {{openmp_pragma('parallel-static')}}\n    for(int _idx=0; _idx<_N; _idx++)\n"
+    stateupdate = _replace_once(
+        _template_source("stateupdate.cpp"), loop,
+        "    {{openmp_pragma('parallel-static')}}\n    {% if vector_loop is defined and vector_loop and not _bd_libm_call(vector_code) %}\n"
+        "    // brian_dendrite: the arrays are distinct variables, the loop calls no libm function\n"
+        "    #pragma GCC ivdep\n    {% endif %}\n    for(int _idx=0; _idx<_N; _idx++)\n", "stateupdate.cpp")
+    templates = {"threshold.cpp": threshold, "network.cpp": network, "stateupdate.cpp": stateupdate}
     if network_only:
         templates = {"network.cpp": network}
     base = CPPStandaloneCodeObject.templater
     templater = Templater("brian2.devices.cpp_standalone", ".cpp", env_globals=dict(base.env_globals))
     templater.env.loader = ChoiceLoader([DictLoader(templates), templater.env.loader])
+    templater.env.globals["_bd_libm_call"] = libm_call
     return templater
 
 
+#: libm functions that glibc declares with SIMD variants under -ffast-math (or that Brian2 maps onto them).
+_LIBM_CALL = re.compile(r"\b(exp|exp2|expm1|exprel|_brian_exprel|log|log2|log10|log1p|pow|_brian_pow|sin|cos|tan|"
+                        r"sinh|cosh|tanh|asin|acos|atan|atan2|asinh|acosh|atanh|arcsin|arccos|arctan|cbrt|erf|erfc|"
+                        r"hypot|sincos)\s*\(")
+
+
+def libm_call(code) -> bool:
+    """Whether the generated *code* (a string, or a dict of blocks) calls a libm function.
+
+    Such a loop is never marked for vectorisation: gcc would call glibc's SIMD variant
+    (libmvec), whose results differ from the scalar function's in the last bits.
+    """
+    if isinstance(code, dict):
+        code = "\n".join(str(c) for c in code.values())
+    return bool(_LIBM_CALL.search(str(code)))
+
+
 class StepCodeObject(CPPStandaloneCodeObject):
-    """The guarded thresholders of :func:`use_step_code`."""
+    """The guarded thresholders and the vectorised loops of :func:`use_step_code`."""
 
     templater = _step_templater()
 
@@ -246,14 +289,37 @@ class NetworkLoopCodeObject(CPPStandaloneCodeObject):
 
 
 #: Event -> C++ guard on the shared variables (read by the condition's scalar code) without which it never fires.
-EVENT_GUARDS = {"learn_pre": "phase == 1 && steps_left == 0"}
+EVENT_GUARDS = {"learn_pre": "phase == 1 && steps_left == 0",
+                # the plateau of a forward or target phase: no loop in the test phase and in idle steps
+                "plateau": "phase == 0 || phase == 1"}
+
+#: Name suffixes of the groups' per-step code objects whose loop is marked for vectorisation (unless it calls libm).
+VECTOR_LOOPS = ("_accumulate", "_stateupdater")
+
+#: Appended to Brian2's compiler flags of every standalone build (see the module's docstring).
+EXACT_CONTRACTION = "-ffp-contract=off"
+
+
+def use_exact_contraction() -> None:
+    """Compile the standalone project without contraction into fused multiply-adds (idempotent).
+
+    Appended to ``prefs.codegen.cpp.extra_compile_args_gcc`` (after Brian2's ``-ffast-math``),
+    for dense and generic builds alike, before the project is generated.
+    """
+    from brian2 import prefs
+
+    args = list(prefs.codegen.cpp.extra_compile_args_gcc)
+    if EXACT_CONTRACTION not in args:
+        prefs.codegen.cpp.extra_compile_args_gcc = args + [EXACT_CONTRACTION]
 
 
 def use_step_code(groups, guards: dict | None = None) -> None:
     """Build the per-step code of *groups* (and the network's loop) with :class:`StepCodeObject`.
 
     The thresholders of the events in *guards* (default :data:`EVENT_GUARDS`) get the
-    guard, which must be the shared part of the event's condition. Only for the
+    guard, which must be the shared part of the event's condition; the loops of the
+    code objects named ``*<suffix>`` for a suffix in :data:`VECTOR_LOOPS` get
+    ``#pragma GCC ivdep``. Only for the
     cpp_standalone device, before the network is run (built).
     """
     from brian2.devices.device import get_device
@@ -272,3 +338,6 @@ def use_step_code(groups, guards: dict | None = None) -> None:
             if obj.template == "threshold" and obj.event in guards:
                 obj.codeobj_class = StepCodeObject
                 obj.template_kwds = {**(obj.template_kwds or {}), "event_guard": guards[obj.event]}
+            elif obj.template == "stateupdate" and obj.name.endswith(VECTOR_LOOPS):
+                obj.codeobj_class = StepCodeObject
+                obj.template_kwds = {**(obj.template_kwds or {}), "vector_loop": True}
