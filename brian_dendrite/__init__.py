@@ -28,7 +28,11 @@ item 3". How the package is laid out and how data flows through it is described 
   :mod:`brian_dendrite.provenance`.
 """
 
-from .cells import (
+from ._brian2_import import import_brian2
+
+import_brian2()  # before anything that imports Brian2: without pylab, matplotlib, pytest (see the module)
+
+from .cells import (  # noqa: E402
     SITES,
     dendritic_synapses,
     input_neurons,
@@ -39,7 +43,7 @@ from .cells import (
     rate_model,
     steady_state,
 )
-from .model import (
+from .model import (  # noqa: E402
     CellParameters,
     ModelParameters,
     NetworkParameters,

@@ -13,8 +13,7 @@ import pytest
 
 from brian_dendrite import CellParameters, ModelParameters, NetworkParameters
 from brian_dendrite.model import initial_weights
-from brian_dendrite.rate import RateNetwork
-from brian_dendrite.rate import _inference, _native, _online
+from brian_dendrite.rate import RateNetwork, _inference, _native, _online
 from brian_dendrite.rate import network as rate_network
 
 CONFIGS = [((), {}), ((500,), {}), ((500, 100), {}), ((500,), {"kernel": "truncated"}),

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from brian2 import ms
 
 from ..model import CellParameters, ModelParameters, Weights
-from ..rate import RateNetwork
 from ._checks import check_choice, check_dimensionless, check_quantity, resolve_parameters
+
+if TYPE_CHECKING:  # imported when used: the spiking network's processes need not import the rate model
+    from ..rate import RateNetwork
 
 __all__ = ["steady_state", "rate_model"]
 
@@ -111,5 +115,7 @@ def rate_model(params: ModelParameters | None = None, weights: Weights | None = 
     if unknown:
         raise TypeError(f"rate_model: unknown option(s) {sorted(unknown)}; valid: rng, psp_scale, drive_scale, "
                         "tol, max_iter")
+    from ..rate import RateNetwork
+
     return RateNetwork(params, weights=weights, **options)
 

@@ -36,9 +36,10 @@ from brian2.units.fundamentalunits import DIMENSIONLESS, Quantity
 
 from ..model import ModelParameters, Weights, draw_phase_lengths
 from ._build import InitialState, NetworkObjects, feedback_matrices, flat_weights, weight_matrix
-from ._warm import attach, fingerprint, read_stamp, remove_stamp, write_stamp
+from ._warm import attach, fingerprint, package_digest, read_stamp, remove_stamp, write_stamp
 
-__all__ = ["SEED_VARIABLE", "StandaloneAdapter", "build_directory", "standalone_capacity", "use_standalone_device"]
+__all__ = ["SEED_VARIABLE", "StandaloneAdapter", "build_directory", "deferred_assignments", "standalone_capacity",
+           "use_standalone_device"]
 
 logger = logging.getLogger("brian2.brian_dendrite.network")
 
@@ -60,15 +61,19 @@ _SEED_FROM_ENVIRONMENT = f"""
 _SCHEDULE_FIELDS = ("phase", "steps_left", "window_steps", "example", "label")
 
 
-def build_directory(params: ModelParameters, chunk_size: int, dense_pathways: bool = True) -> Path:
+def build_directory(params: ModelParameters, chunk_size: int, dense_pathways: bool = True,
+                    profile: bool = False) -> Path:
     """Cache directory of a cpp_standalone build, keyed by what determines the generated code.
 
     The key hashes the parameters (they are compiled in as constants), the chunk
     size (it fixes array shapes and the run length), the versions of Brian2,
-    brian_dendrite and Python, and whether the build uses Brian2's generic
+    brian_dendrite and Python, whether the build uses Brian2's generic
     synapse code (``dense_pathways=False``, see
-    :class:`~brian_dendrite.simulation.SpikingNetwork`). Under ``$BRIAN_DENDRITE_BUILD_CACHE`` if set, else
-    ``$XDG_CACHE_HOME/brian_dendrite/builds`` (``~/.cache/...``).
+    :class:`~brian_dendrite.simulation.SpikingNetwork`) and whether it is profiled
+    (``profile=True``: other generated code, so its own directory; otherwise a
+    profiled and an unprofiled network would rebuild each other's project). Under
+    ``$BRIAN_DENDRITE_BUILD_CACHE`` if set, else ``$XDG_CACHE_HOME/brian_dendrite/builds``
+    (``~/.cache/...``).
     """
     import hashlib
 
@@ -79,14 +84,26 @@ def build_directory(params: ModelParameters, chunk_size: int, dense_pathways: bo
     key = [params.to_toml(), int(chunk_size), brian2.__version__, __version__, platform.python_version()]
     if not dense_pathways:  # the default build keeps the key it had before dense pathways existed
         key.append("generic-pathways")
+    if profile:  # likewise: the unprofiled build keeps its key
+        key.append("profile")
     key = json.dumps(key)
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    path = _cache_root() / f"{params.name}-{digest}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _cache_root() -> Path:
+    """``$BRIAN_DENDRITE_BUILD_CACHE`` if set, else ``$XDG_CACHE_HOME/brian_dendrite/builds`` (``~/.cache/...``)."""
     root = os.environ.get("BRIAN_DENDRITE_BUILD_CACHE")
     if not root:
         root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "brian_dendrite" / "builds"
-    path = Path(root) / f"{params.name}-{digest}"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
+    return Path(root)
+
+
+#: The moments of the phase lengths (:func:`standalone_capacity`), per protocol, in the build cache root.
+_MOMENTS_FILE = "phase_length_moments.json"
+_MOMENTS_KEPT = 32
 
 
 def standalone_capacity(chunk_size: int, protocol, dt) -> int:
@@ -97,10 +114,46 @@ def standalone_capacity(chunk_size: int, protocol, dt) -> int:
     and sd of one floored Wald extra come from 10^6 draws with a fixed seed; the
     margin makes an overflow astronomically unlikely (and it is checked).
     """
-    rng = np.random.default_rng(12345)
-    sample = draw_phase_lengths(10**6, protocol, dt, rng)
+    mean, std = _phase_length_moments(protocol, dt)
     n = 2 * chunk_size
-    return int(np.ceil(n * sample.mean() + 12 * np.sqrt(n) * sample.std() + 2))
+    return int(np.ceil(n * mean + 12 * np.sqrt(n) * std + 2))
+
+
+def _phase_length_moments(protocol, dt) -> tuple[float, float]:
+    """Mean and sd of 10^6 phase lengths drawn with seed 12345 (60 ms of CPU; kept in the build cache root).
+
+    The file keeps them exactly (``float.hex``) under a key of the protocol, ``dt``,
+    numpy's version and the package's source (:func:`~brian_dendrite.simulation._warm.package_digest`);
+    a missing, unreadable or unwritable file only means that they are drawn again.
+    """
+    import hashlib
+
+    key = hashlib.sha256(json.dumps([repr(protocol), repr(dt), np.__version__, package_digest()]).encode()).hexdigest()
+    path = _cache_root() / _MOMENTS_FILE
+    try:
+        with open(path) as f:
+            mean, std = (float.fromhex(x) for x in json.load(f)[key])
+        return mean, std
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    sample = draw_phase_lengths(10**6, protocol, dt, np.random.default_rng(12345))
+    mean, std = float(sample.mean()), float(sample.std())
+    try:
+        try:
+            with open(path) as f:
+                table = dict(json.load(f))
+        except (OSError, ValueError, TypeError):
+            table = {}
+        table.pop(key, None)
+        table[key] = [mean.hex(), std.hex()]
+        table = dict(list(table.items())[-_MOMENTS_KEPT:])  # the newest (one per source version of the package)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(table, indent=0) + "\n")
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return mean, std
 
 
 def use_standalone_device(build_dir) -> None:
@@ -122,6 +175,89 @@ def use_standalone_device(build_dir) -> None:
     elif get_device().has_been_run:
         raise RuntimeError("the cpp_standalone device has already been built in this process; "
                            "use one SpikingNetwork per process (or call brian2.device.reinit())")
+
+
+#: Defer the string assignments made while the objects are constructed (see :func:`deferred_assignments`).
+DEFER_ASSIGNMENTS = True
+
+#: The methods of Brian2's ``VariableView`` that generate code for a string assignment (device overrides).
+_ASSIGNMENT_OVERRIDES = ("variableview_set_with_expression_conditional", "variableview_set_with_expression")
+
+
+class DeferredAssignment:
+    """One string assignment of a state variable (``group.var = "1 - rand()"``), made later."""
+
+    def __init__(self, override: str, args: tuple, kwds: dict):
+        self.override, self.args, self.kwds = override, args, kwds
+
+    @property
+    def variable(self) -> str:
+        """``'group.variable'``."""
+        view = self.args[0]
+        return f"{view.group.name}.{view.name}"
+
+    def describe(self) -> str:
+        """What the fingerprint hashes: the method, the variable, the condition or index and the code."""
+        return "|".join([self.override, self.variable, *(repr(a) for a in self.args[1:]),
+                         repr(self.kwds.get("check_units", True))])
+
+    def apply(self) -> None:
+        """Make the assignment (Brian2 generates its code object and queues it in ``main``)."""
+        from brian2.core.variables import VariableView
+
+        method = {"variableview_set_with_expression_conditional": VariableView.set_with_expression_conditional,
+                  "variableview_set_with_expression": VariableView.set_with_expression}[self.override]
+        method.original_function(*self.args, **self.kwds)
+
+
+class deferred_assignments:  # noqa: N801 - used as a context manager, like a function
+    """While constructing standalone objects: record string assignments of variables instead of generating code.
+
+    ``group.spike_u = "1 - rand()"`` and the like make Brian2 generate a code object
+    at once (parsing, code generation: about 40 % of the construction of the network).
+    On cpp_standalone every per-neuron state variable is passed to every run of the
+    binary (``run_args``), so what such an assignment writes in the binary's
+    initialisation is overwritten before the first step; its random numbers come
+    before the generators are reseeded (:data:`SEED_VARIABLE`). The assignment is
+    needed only when the project is generated: :class:`StandaloneAdapter` makes the
+    recorded ones in :meth:`~StandaloneAdapter.build` before generating it (and those
+    of variables that it does not pass to the runs at once), and a reused build never
+    makes them. The list (:attr:`assignments`) is entered into the fingerprint.
+
+    Works through Brian2's device overrides (``device_override`` looks the method up on
+    the current device): the methods are set on the device instance inside the block
+    and removed after it. Nothing is recorded unless :data:`DEFER_ASSIGNMENTS`.
+    """
+
+    def __init__(self):
+        self.assignments: list[DeferredAssignment] = []
+        self._device = None
+
+    def __enter__(self) -> deferred_assignments:
+        from brian2 import get_device
+
+        if not DEFER_ASSIGNMENTS:
+            return self
+        device = get_device()
+        if any(name in vars(device) for name in _ASSIGNMENT_OVERRIDES):
+            return self  # already deferring (nested): the outer block records
+        self._device = device
+
+        def recorder(override):
+            def record(*args, **kwds):
+                self.assignments.append(DeferredAssignment(override, args, kwds))
+
+            return record
+
+        for name in _ASSIGNMENT_OVERRIDES:
+            setattr(device, name, recorder(name))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._device is not None:
+            for name in _ASSIGNMENT_OVERRIDES:
+                vars(self._device).pop(name, None)
+            self._device = None
 
 
 def _mark_as_run(network) -> None:
@@ -196,7 +332,7 @@ class StandaloneAdapter:
     """
 
     def __init__(self, objects: NetworkObjects, params: ModelParameters, run_capacity: int, image_rows: int,
-                 profile: bool):
+                 profile: bool, deferred: list[DeferredAssignment] = ()):
         self._objects = objects
         self._params = params
         self._run_capacity = run_capacity
@@ -205,6 +341,12 @@ class StandaloneAdapter:
         self._state_names = {g.name: _state_names(g) for g in objects.layers}
         self._state = {f"{g.name}.{v}": np.zeros(len(g), dtype=g.variables[v].dtype)
                        for g in objects.layers for v in self._state_names[g.name]}
+        # string assignments recorded at construction (deferred_assignments): made in build() if the project
+        # is generated; those of a variable that no run is passed must be made now
+        self._deferred = [a for a in deferred if a.variable in self._state]
+        for assignment in deferred:
+            if assignment.variable not in self._state:
+                assignment.apply()
         self._weights: Weights | None = None
         self._noise: np.ndarray | None = None
         #: Whether :meth:`build` reused a cached build without generating the project.
@@ -244,10 +386,13 @@ class StandaloneAdapter:
 
         t0 = time.perf_counter()
         directory = None if build_dir is None else str(build_dir)
+        if directory:
+            Path(directory).parent.mkdir(parents=True, exist_ok=True)  # the lock file lies beside it
         lock = FileLock(directory.rstrip("/") + ".lock") if directory else None
         digest = None
         if directory is not None:
-            digest = fingerprint(self._objects.network, self._run_capacity, self._profile)
+            digest = fingerprint(self._objects.network, self._run_capacity, self._profile,
+                                 [a.describe() for a in self._deferred])
             with lock:
                 if read_stamp(directory) == digest:
                     attach(directory)
@@ -256,6 +401,9 @@ class StandaloneAdapter:
                     seconds = time.perf_counter() - t0
                     logger.info(f"standalone build in {directory} reused (same fingerprint): {seconds:.2f} s")
                     return seconds
+        for assignment in self._deferred:  # in the order made, before the connect()s and the seed
+            assignment.apply()
+        self._deferred = []
         self._objects.connect()
         device.insert_code("main", _SEED_FROM_ENVIRONMENT)
         self._objects.network.run(self._run_capacity * self._params.cell.dt, namespace={}, profile=self._profile)

@@ -27,15 +27,29 @@ of generating and compiling it. The fingerprint (:func:`fingerprint`) hashes
   while constructing the objects) and the scheduling (``when``, ``order``,
   ``dt``) and code-object classes (dense or generic delivery) of every object.
 
+* the string assignments of state variables deferred to the build (below).
+
 The binary's interface, its command-line arguments and the result files it
 writes, is named after the device's arrays, so a process whose objects would be
-generated differently cannot match. The synapses' ``connect()`` (Brian2 generates
-its code at once) is made after the fingerprint, only when the project is built
-(:class:`~brian_dendrite.simulation._standalone.StandaloneAdapter`).
+generated differently cannot match. Two kinds of Brian2 work are left out of the
+construction and made only when the project is built
+(:class:`~brian_dendrite.simulation._standalone.StandaloneAdapter`): the synapses'
+``connect()`` and the string assignments of state variables such as
+``group.spike_u = "1 - rand()"``
+(:class:`~brian_dendrite.simulation._standalone.deferred_assignments`); Brian2
+generates the code of both at once, and neither changes what a run computes.
+
+What a warm start costs besides (2026-12-03, CPU seconds on a loaded 2-core
+machine): importing Brian2 1.1-1.6 (0.6-0.7 more with pylab, matplotlib and
+pytest, which :mod:`brian_dendrite._brian2_import` now keeps out), the package
+0.15, constructing the objects 0.15, this module's fingerprint 0.006; the
+moments of the phase lengths behind the run length are kept in the build cache
+root (:func:`~brian_dendrite.simulation.standalone_capacity`, 0.065 s otherwise).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -45,7 +59,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["STAMP_NAME", "attach", "fingerprint", "read_stamp", "remove_stamp", "write_stamp"]
+__all__ = ["STAMP_NAME", "attach", "fingerprint", "package_digest", "read_stamp", "remove_stamp", "write_stamp"]
 
 #: The stamp file of a finished build, in the build directory.
 STAMP_NAME = "brian_dendrite_build.json"
@@ -54,8 +68,9 @@ STAMP_NAME = "brian_dendrite_build.json"
 _COMPILER_ENVIRONMENT = ("CC", "CXX", "CFLAGS", "CXXFLAGS", "CPPFLAGS", "LDFLAGS")
 
 
-def _package_digest() -> str:
-    """SHA-256 over the ``brian_dendrite`` package's Python files (relative paths and contents)."""
+@functools.cache
+def package_digest() -> str:
+    """SHA-256 over the ``brian_dendrite`` package's Python files (relative paths and contents; once per process)."""
     root = Path(__file__).resolve().parents[1]
     h = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
@@ -82,10 +97,12 @@ def _describe(value) -> str:
     return f"{type(value).__name__}:{getattr(value, 'name', repr(value))}"
 
 
-def fingerprint(network, run_steps: int, profile: bool) -> str:
+def fingerprint(network, run_steps: int, profile: bool, deferred=()) -> str:
     """The fingerprint of the standalone project that *network* would generate (hex digest).
 
     Call it after every object is made and before the network is run (built).
+    *deferred* describes the string assignments that are made only when the project
+    is generated (:class:`~brian_dendrite.simulation._standalone.deferred_assignments`).
     """
     import brian2
     from brian2 import device, prefs
@@ -97,9 +114,10 @@ def fingerprint(network, run_steps: int, profile: bool) -> str:
             h.update(str(part).encode())
             h.update(b"\0")
 
-    add(brian2.__version__, sys.version, platform.machine(), prefs.as_file, _package_digest())
+    add(brian2.__version__, sys.version, platform.machine(), prefs.as_file, package_digest())
     add(*(f"{k}={os.environ.get(k)}" for k in _COMPILER_ENVIRONMENT))
     add(int(run_steps), bool(profile))
+    add("deferred", *deferred)
     for var, name in sorted(device.arrays.items(), key=lambda kv: kv[1]):
         add(name, np.dtype(var.dtype).str, var.size, bool(getattr(var, "dynamic", False)))
     for name, values in sorted(device.static_arrays.items()):

@@ -47,15 +47,17 @@ parameters yet:
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import brian2
 import numpy as np
 from brian2 import EventMonitor, SpikeMonitor, StateMonitor, TimedArray, ms, second
 
 from ..model import FORWARD, TEST, ModelParameters, PhaseSchedule, Weights, initial_weights
 from ._build import SYMMETRIC_FEEDBACK, TEST_RESET_VARS, build_network, check_supported, initial_state
-from ._dense import use_dense_pathways, use_step_code
+from ._dense import use_dense_pathways, use_exact_contraction, use_step_code
 from ._runtime import RuntimeAdapter
-from ._standalone import StandaloneAdapter, standalone_capacity, use_standalone_device
+from ._standalone import StandaloneAdapter, deferred_assignments, standalone_capacity, use_standalone_device
 from .recording import PlateauEvents, Potentials, RunRecording, SpikeTrains
 
 __all__ = ["SpikingNetwork", "TestResult"]
@@ -194,8 +196,11 @@ class SpikingNetwork:
         self.standalone = device == "cpp_standalone"
         if self.standalone:
             use_standalone_device(build_dir)  # before any Brian2 object is made
+            use_exact_contraction()  # no fused multiply-adds: vector and scalar loops give the same bits
         self._set_capacities()
-        self._build_objects()
+        # standalone: the string assignments' code is generated only if the project is (not for a reused build)
+        with deferred_assignments() if self.standalone else nullcontext() as deferred:
+            self._build_objects()
         #: Names of the pathways built with dense-row delivery (cpp_standalone only).
         self.dense_pathways = []
         if self.standalone and dense_pathways:
@@ -205,7 +210,8 @@ class SpikingNetwork:
         self.examples_trained = 0
         self.last_schedule = None
         if self.standalone:
-            self._adapter = StandaloneAdapter(self._objects, params, self._run_capacity, self._image_rows, self.profile)
+            self._adapter = StandaloneAdapter(self._objects, params, self._run_capacity, self._image_rows, self.profile,
+                                              deferred.assignments)
         else:
             self._adapter = RuntimeAdapter(self._objects, params, self.profile)
         self._adapter.initialize(initial_state(params, self.seed, self._objects))
