@@ -72,6 +72,15 @@ NETWORK_SCRIPT = textwrap.dedent(
            "db": [(a - b).tolist() for a, b in zip(after.b, before.b)],
            "state": {k: v.tolist() for k, v in st.items()
                      if k.split(".")[1] in ("V_mean_f", "s_mean_f", "alpha_f", "alpha_t", "rate_mean_t")}}
+    # another process rebuilds the directory for other code (simulated: its stamp): no further run
+    from brian_dendrite.simulation._warm import write_stamp
+    write_stamp(build, "f" * 64)
+    try:
+        net.train_chunk(tr.images[2:3], tr.labels[2:3], key=(0, 2))
+        out["stale"] = None
+    except RuntimeError as err:
+        out["stale"] = str(err)
+    out["unchanged"] = all(np.array_equal(a, b) for a, b in zip(net.get_weights().W, after.W))
     print(json.dumps(out))
     """
 )
@@ -101,6 +110,9 @@ def test_learning_rule_under_cpp_standalone(tmp_path):
     np.testing.assert_allclose(r["dW"][0], np.outer(delta_h, st["input.s_mean_f"]), rtol=1e-9, atol=1e-13)
     np.testing.assert_allclose(r["dW"][1], np.outer(delta_o, st["hidden_0.s_mean_f"]), rtol=1e-9, atol=1e-13)
     assert np.abs(r["dW"][0]).max() > 0
+    # a build directory rebuilt by another process is not run, with a clear error, and nothing is lost
+    assert r["stale"] is not None and "rebuilt by another process" in r["stale"] and "--resume" in r["stale"]
+    assert r["unchanged"]
 
 
 RESUME_SCRIPT = textwrap.dedent(

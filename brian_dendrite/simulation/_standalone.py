@@ -351,6 +351,8 @@ class StandaloneAdapter:
         self._noise: np.ndarray | None = None
         #: Whether :meth:`build` reused a cached build without generating the project.
         self.reused_build = False
+        # the build directory and the fingerprint of the binary this process built or reused
+        self._build = None
         #: Seconds of the last run: the binary (wall, CPU) and reading its results.
         self.timings: dict[str, float] = {}
 
@@ -397,6 +399,7 @@ class StandaloneAdapter:
                 if read_stamp(directory) == digest:
                     attach(directory)
                     self.reused_build = True
+                    self._build = (directory, digest)
                     _mark_as_run(self._objects.network)
                     seconds = time.perf_counter() - t0
                     logger.info(f"standalone build in {directory} reused (same fingerprint): {seconds:.2f} s")
@@ -416,6 +419,7 @@ class StandaloneAdapter:
             device.build(run=False, directory=directory)
             if digest is not None:
                 write_stamp(directory, digest)
+                self._build = (directory, digest)
         except Exception as err:
             raise RuntimeError(
                 f"building the cpp_standalone project in {directory} failed: {err}. The compiler output is "
@@ -472,6 +476,7 @@ class StandaloneAdapter:
         if schedule.capacity != self._run_capacity:
             raise RuntimeError(
                 f"schedule of {schedule.capacity} steps for a standalone build of {self._run_capacity}")
+        self._check_build()
         run_args = self._run_args(schedule, images)
         os.environ[SEED_VARIABLE] = str(seed % 2**32)
         results = f"results_{os.getpid()}"  # per process, so that processes can share one build (sweeps)
@@ -492,6 +497,25 @@ class StandaloneAdapter:
         self.timings = {"binary_s": t_run - t_prepare, "binary_cpu_s": cpu, "collect_s": t_done - t_run}
         logger.debug(f"standalone run: binary {t_run - t_prepare:.3f} s, reading results {t_done - t_run:.3f} s")
         return profile
+
+    def _check_build(self) -> None:
+        """A RuntimeError if another process has rebuilt (or is rebuilding) the build directory since.
+
+        Processes with the same network share a build directory; one whose network
+        differs in what the directory's key does not cover (e.g. another version of
+        the package's source) rebuilds it. Running that binary with this process's
+        files would be wrong, so the stamp is checked before every run.
+        """
+        if self._build is None:
+            return
+        directory, digest = self._build
+        if read_stamp(directory) != digest:
+            raise RuntimeError(
+                f"the standalone build in {directory} was rebuilt by another process (its stamp no longer "
+                "matches this process's network, e.g. another version of brian_dendrite's source uses the "
+                "same directory): this process cannot run it. Nothing computed is lost: restart (train "
+                "--resume continues from the last checkpoint); give concurrent runs of different code their "
+                "own BRIAN_DENDRITE_BUILD_CACHE")
 
     def _run_args(self, schedule, images: np.ndarray) -> dict:
         """The values of one run: schedule, images, weights and every state variable."""
