@@ -85,8 +85,35 @@ def test_vector_loops_get_ivdep_unless_they_call_libm():
     assert not _dense.libm_call("expected = x * exponent;")
 
 
-def test_vector_loops_are_the_sums_and_the_state_updaters():
-    assert _dense.VECTOR_LOOPS == ("_accumulate", "_stateupdater")
+def test_vector_loops_are_the_rates_sums_and_state_updaters():
+    """``input_rate`` (image lookup and survival, no libm) is vectorised; a pyramidal ``<group>_rate`` (exp) is not."""
+    import numpy as np
+    from brian2 import Network, TimedArray, ms
+
+    from brian_dendrite.model import (
+        CellParameters,
+        PhaseSchedule,
+        ProtocolParameters,
+        input_group,
+        pyramidal_group,
+    )
+    from brian_dendrite.model.equations import input_equations
+
+    assert _dense.VECTOR_LOOPS == ("_rate", "_accumulate", "_stateupdater")
+    cell, protocol = CellParameters(), ProtocolParameters()
+    arrays = PhaseSchedule.from_phases([("idle", 5 * ms, 0, 0)], protocol, dt=cell.dt).timed_arrays()
+    images = TimedArray(np.zeros((2, 4)), dt=1 * ms)
+    inp = input_group(4, cell, arrays, images, name="probe_input")
+    hid = pyramidal_group(3, cell, protocol, arrays, name="probe_hidden2")
+    net = Network(inp, hid)
+    for obj in (inp, hid, *inp.contained_objects, *hid.contained_objects):  # never run: no "unused" warning
+        obj._network = net.id
+    inp_rate = {o.name: o for o in inp.contained_objects}["probe_input_rate"]
+    hid_rate = {o.name: o for o in hid.contained_objects}["probe_hidden2_rate"]
+    assert inp_rate.name.endswith(_dense.VECTOR_LOOPS) and hid_rate.name.endswith(_dense.VECTOR_LOOPS)
+    # the input's rate and its subexpressions (pixel, rate) call no libm function; the pyramidal rate calls exp
+    assert not _dense.libm_call(inp_rate.abstract_code + str(input_equations()))
+    assert _dense.libm_call(hid_rate.abstract_code)
 
 
 def test_rate_and_window_sums_are_separate_loops():
@@ -110,15 +137,22 @@ def test_rate_and_window_sums_are_separate_loops():
         assert f"{name} = " in acc.abstract_code and f"{name} = " not in rate.abstract_code
 
 
-def test_exact_contraction_flag_is_appended_once():
+def test_exact_contraction_flag_only_inside_the_build():
+    """-ffp-contract=off is appended once, after -ffast-math, and Brian2's pref is restored afterwards."""
     from brian2 import prefs
 
     before = list(prefs.codegen.cpp.extra_compile_args_gcc)
-    try:
-        _dense.use_exact_contraction()
-        _dense.use_exact_contraction()
-        args = list(prefs.codegen.cpp.extra_compile_args_gcc)
+    assert "-ffp-contract=off" not in before
+    with _dense.exact_contraction():
+        with _dense.exact_contraction():
+            args = list(prefs.codegen.cpp.extra_compile_args_gcc)
         assert args.count("-ffp-contract=off") == 1
         assert args.index("-ffp-contract=off") > args.index("-ffast-math")  # the later flag wins
-    finally:
-        prefs.codegen.cpp.extra_compile_args_gcc = before
+        assert "-ffp-contract=off" in prefs.codegen.cpp.extra_compile_args_gcc
+    assert list(prefs.codegen.cpp.extra_compile_args_gcc) == before
+    try:
+        with _dense.exact_contraction():
+            raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        pass
+    assert list(prefs.codegen.cpp.extra_compile_args_gcc) == before

@@ -41,15 +41,18 @@ changes an operation of the model's code, only the loops around it:
   neurons is skipped unless a guard on those shared variables holds (the guard is the
   shared part of the condition, so the events are the same).
 * ``stateupdate`` of the window sums (``<group>_accumulate``, see
-  :func:`~brian_dendrite.model.neurons._attach_bookkeeping`) and of the state
-  updaters (:data:`VECTOR_LOOPS`): ``#pragma GCC ivdep`` before the loop. Brian2's
+  :func:`~brian_dendrite.model.neurons._attach_bookkeeping`), of the rates
+  (``<group>_rate``) and of the state updaters (:data:`VECTOR_LOOPS`):
+  ``#pragma GCC ivdep`` before the loop. Brian2's
   ``__restrict`` pointers are local variables, which gcc does not trust: with more
   than a few arrays it does not vectorise ("no vectype"), so these loops stayed
   scalar. The arrays are distinct variables of one group, so the pragma is true, and
   gcc vectorises them. A loop that calls a libm function (:func:`libm_call`: the
-  rate's loop ``<group>_rate`` with ``exp``) never gets the pragma and stays a scalar
-  loop calling libm's ``exp``: under ``-ffast-math`` glibc declares a SIMD ``exp``
-  (libmvec) whose results differ in the last bits.
+  rate's loop ``<group>_rate`` of a pyramidal group, with ``exp``) never gets the
+  pragma and stays a scalar loop calling libm's ``exp``: under ``-ffast-math`` glibc
+  declares a SIMD ``exp`` (libmvec) whose results differ in the last bits. The input
+  group's ``input_rate`` (the image lookup and the survival product, no libm) is
+  vectorised.
 * ``network.cpp``: Brian2 reads the process CPU clock (``std::clock()``, a system
   call of about 0.75 us here) after every time step, only to report the run's
   duration at its end (or to stop at ``maximum_run_time``, not used here): it is
@@ -58,13 +61,14 @@ changes an operation of the model's code, only the loops around it:
 A vectorised loop gives the same bits as a scalar one only if the compiler does not
 contract products and sums into fused multiply-adds differently in the two (it does,
 under Brian2's ``-ffast-math -march=native``): every standalone build, dense or
-generic, is compiled with ``-ffp-contract=off`` (:func:`use_exact_contraction`), so
+generic, is compiled with ``-ffp-contract=off`` (:func:`exact_contraction`), so
 that each product and each sum is rounded on its own in both.
 """
 
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 
 from brian2 import Synapses
 from brian2.codegen.generators.cpp_generator import CPPCodeGenerator
@@ -72,7 +76,7 @@ from brian2.codegen.templates import Templater
 from brian2.devices.cpp_standalone.codeobject import CPPStandaloneCodeObject
 from jinja2 import ChoiceLoader, DictLoader
 
-__all__ = ["dense_pathways", "use_dense_pathways", "use_exact_contraction", "use_step_code"]
+__all__ = ["dense_pathways", "use_dense_pathways", "exact_contraction", "use_step_code"]
 
 #: The synaptic index arrays whose reads the dense loop replaces by its own indices.
 _LOOP_INDICES = ("_presynaptic_idx", "_postsynaptic_idx")
@@ -294,23 +298,32 @@ EVENT_GUARDS = {"learn_pre": "phase == 1 && steps_left == 0",
                 "plateau": "phase == 0 || phase == 1"}
 
 #: Name suffixes of the groups' per-step code objects whose loop is marked for vectorisation (unless it calls libm).
-VECTOR_LOOPS = ("_accumulate", "_stateupdater")
+VECTOR_LOOPS = ("_rate", "_accumulate", "_stateupdater")
 
 #: Appended to Brian2's compiler flags of every standalone build (see the module's docstring).
 EXACT_CONTRACTION = "-ffp-contract=off"
 
 
-def use_exact_contraction() -> None:
-    """Compile the standalone project without contraction into fused multiply-adds (idempotent).
+@contextmanager
+def exact_contraction():
+    """Compile without contraction into fused multiply-adds inside this block (the project's build).
 
-    Appended to ``prefs.codegen.cpp.extra_compile_args_gcc`` (after Brian2's ``-ffast-math``),
-    for dense and generic builds alike, before the project is generated.
+    Appends :data:`EXACT_CONTRACTION` to ``prefs.codegen.cpp.extra_compile_args_gcc``
+    (after Brian2's ``-ffast-math``, so it wins) for dense and generic builds alike, and
+    restores the pref when the block ends: Brian2 reads the pref when it writes the
+    standalone makefile (``device.build``), and a runtime (Cython) network made later in
+    the same process compiles with Brian2's own flags, as in a fresh process.
     """
     from brian2 import prefs
 
-    args = list(prefs.codegen.cpp.extra_compile_args_gcc)
+    before = prefs.codegen.cpp.extra_compile_args_gcc
+    args = list(before)
     if EXACT_CONTRACTION not in args:
         prefs.codegen.cpp.extra_compile_args_gcc = args + [EXACT_CONTRACTION]
+    try:
+        yield
+    finally:
+        prefs.codegen.cpp.extra_compile_args_gcc = before
 
 
 def use_step_code(groups, guards: dict | None = None) -> None:

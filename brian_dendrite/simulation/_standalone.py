@@ -36,6 +36,7 @@ from brian2.units.fundamentalunits import DIMENSIONLESS, Quantity
 
 from ..model import ModelParameters, Weights, draw_phase_lengths
 from ._build import InitialState, NetworkObjects, feedback_matrices, flat_weights, weight_matrix
+from ._dense import exact_contraction
 from ._warm import attach, fingerprint, package_digest, read_stamp, remove_stamp, write_stamp
 
 __all__ = ["SEED_VARIABLE", "StandaloneAdapter", "build_directory", "deferred_assignments", "standalone_capacity",
@@ -416,7 +417,8 @@ class StandaloneAdapter:
                 lock.acquire()
                 remove_stamp(directory)
             _fix_clock_order(get_device())  # the device itself, not the brian2.device proxy
-            device.build(run=False, directory=directory)
+            with exact_contraction():  # no fused multiply-adds: vector and scalar loops give the same bits
+                device.build(run=False, directory=directory)
             if digest is not None:
                 write_stamp(directory, digest)
                 self._build = (directory, digest)

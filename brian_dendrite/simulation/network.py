@@ -55,7 +55,7 @@ from brian2 import EventMonitor, SpikeMonitor, StateMonitor, TimedArray, ms, sec
 
 from ..model import FORWARD, TEST, ModelParameters, PhaseSchedule, Weights, initial_weights
 from ._build import SYMMETRIC_FEEDBACK, TEST_RESET_VARS, build_network, check_supported, initial_state
-from ._dense import use_dense_pathways, use_exact_contraction, use_step_code
+from ._dense import use_dense_pathways, use_step_code
 from ._runtime import RuntimeAdapter
 from ._standalone import StandaloneAdapter, deferred_assignments, standalone_capacity, use_standalone_device
 from .recording import PlateauEvents, Potentials, RunRecording, SpikeTrains
@@ -196,7 +196,6 @@ class SpikingNetwork:
         self.standalone = device == "cpp_standalone"
         if self.standalone:
             use_standalone_device(build_dir)  # before any Brian2 object is made
-            use_exact_contraction()  # no fused multiply-adds: vector and scalar loops give the same bits
         self._set_capacities()
         # standalone: the string assignments' code is generated only if the project is (not for a reused build)
         with deferred_assignments() if self.standalone else nullcontext() as deferred:
