@@ -10,10 +10,21 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from brian2 import ms
 
 from brian_dendrite import CellParameters, ModelParameters, NetworkParameters
-from brian_dendrite.model import initial_weights
-from brian_dendrite.rate import RateNetwork, _inference, _native, _online
+from brian_dendrite.datasets import load_mnist
+from brian_dendrite.model import Weights, initial_weights, load_model
+from brian_dendrite.rate import (
+    ConvergenceError,
+    RateNetwork,
+    _apical_native,
+    _apical_solver,
+    _inference,
+    _native,
+    _online,
+    _online_apical,
+)
 from brian_dendrite.rate import network as rate_network
 
 CONFIGS = [((), {}), ((500,), {}), ((500, 100), {}), ((500,), {"kernel": "truncated"}),
@@ -150,3 +161,184 @@ def test_native_kernels_round_like_numpy():
     if kernels is None:
         pytest.skip("the compiled kernels are not available here (no C compiler?)")
     assert _native._is_exact(kernels)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# g_A > 0: the fixed points of training in rate._online_apical (C iteration, or kernels between numpy products)
+
+APICAL_PATHS = ["solver", "kernels", "numpy"]  # the compiled iteration; the Python loop on kernels; HEAD's loop
+
+
+def use_apical_path(path, monkeypatch):
+    if path == "numpy":  # train() falls back to the per-example methods, the code the fast paths must match
+        monkeypatch.setattr(rate_network, "native_kernels", lambda: None)
+        return
+    if _native.kernels() is None or _apical_solver.apical_kernels() is None:
+        pytest.skip("the compiled kernels are not available here (no C compiler?)")
+    if path == "solver" and _apical_solver.solver() is None:
+        pytest.skip("numpy's cblas_dgemv not found here")
+    if path == "kernels":
+        monkeypatch.setattr(_online_apical, "_compiled", lambda *args: None)
+    if path == "solver":  # the compiled iteration is used, not the Python loop (unless symmetric feedback)
+        original = _online_apical._compiled
+
+        def compiled(net, *args):
+            found = original(net, *args)
+            assert found is not None or net._symmetric
+            return found
+
+        monkeypatch.setattr(_online_apical, "_compiled", compiled)
+
+
+def make_apical(hidden, g_A=0.6, scale=1.0, **extra):
+    """A network with apical conductance; ``scale`` multiplies the feedback weights (loop gain)."""
+    rates = {1: (0.21, 0.21), 2: (0.23, 0.23, 0.12), 3: (0.2, 0.2, 0.2, 0.1)}[len(hidden)]
+    cell = CellParameters(g_A=g_A / ms, **({"kernel": extra.pop("kernel")} if "kernel" in extra else {}))
+    p = ModelParameters(cell=cell, network=NetworkParameters(hidden=tuple(hidden), learning_rates=rates, **extra))
+    w = initial_weights(p, np.random.default_rng(7))
+    return p, Weights(W=w.W, b=w.b, Y=[scale * y for y in w.Y], c=w.c, Y_mask=w.Y_mask)
+
+
+def reference_training(ref, X, y):
+    """HEAD's steps of one example (``_first_layer``, ``_example`` with ``solve_fixed_point``, ``_deltas``)
+    and a plain numpy update, example by example."""
+    for i in range(len(X)):
+        s_in = ref._input_psp(X[i])
+        B0, _ = ref._first_layer(s_in)
+        s_pre, forward, target = ref._example(s_in, int(y[i]), B0)
+        for lay, (s, d) in enumerate(zip(s_pre, ref._deltas(forward, target), strict=True)):
+            ref._Wt[lay][...] = ref._Wt[lay] + np.multiply.outer(s, d)
+            ref._b[lay][...] = ref._b[lay] + d
+        ref.examples_seen += 1
+
+
+def assert_same_weights(a, b):
+    for name in ("W", "b", "Y", "c"):
+        for u, v in zip(getattr(a.weights, name), getattr(b.weights, name), strict=True):
+            np.testing.assert_array_equal(u, v)
+    assert a.examples_seen == b.examples_seen
+
+
+APICAL_CONFIGS = [  # (hidden, g_A, feedback scale, network/cell extras)
+    ((60, 20), 0.6, 10.0, {}),  # strong loop gain: Newton steps kept and rejected, beta halved
+    ((60, 20), 0.05, 1.0, {"kernel": "truncated"}),  # psp_scale and drive ratio != 1
+    ((60, 20), 0.6, 3.0, {"feedback_spiking": False, "kernel": "truncated"}),  # fb_scale 1, psp_scale not
+    ((40, 30, 20), 0.6, 3.0, {"feedback_bias": True}),  # three hidden layers, apical bias c
+    ((60,), 0.6, 3.0, {}),
+]
+
+
+@pytest.mark.parametrize("path", APICAL_PATHS)
+@pytest.mark.parametrize("hidden, g_A, scale, extra", APICAL_CONFIGS, ids=str)
+def test_apical_training_loop_matches_the_reference(hidden, g_A, scale, extra, path, monkeypatch):
+    """train() with g_A > 0 against HEAD's per-example fixed points and a plain update, bit for bit."""
+    use_apical_path(path, monkeypatch)
+    newton = []
+    original = _online_apical._newton
+
+    def spy(*args):
+        out = original(*args)
+        newton.append(out is not None)
+        return out
+
+    monkeypatch.setattr(_online_apical, "_newton", spy)
+    p, w = make_apical(hidden, g_A, scale, **extra)
+    X = images(70, seed=11).astype(np.float32)
+    y = (np.arange(len(X)) * 7) % 10
+    fast, ref = RateNetwork(p, w), RateNetwork(p, w)
+    fast.train(X, y)
+    reference_training(ref, X, y)
+    assert_same_weights(fast, ref)
+    if path != "numpy" and scale == 10.0:  # the Newton branch was taken, with steps kept and rejected
+        assert any(newton) and not all(newton)
+
+
+@pytest.mark.parametrize("path", ["kernels", "solver"])
+def test_apical_training_loop_with_symmetric_feedback(path, monkeypatch):
+    """Symmetric feedback is recomputed after every update (noisy: fresh noise); the loop re-reads it."""
+    use_apical_path(path, monkeypatch)
+    p, w = make_apical((60, 20), 0.6, 1.0, feedback="noisy_symmetric")
+    X, y = images(40, seed=13), np.arange(40) % 10
+    a = RateNetwork(p, w, rng=np.random.default_rng(4))
+    b = RateNetwork(p, w, rng=np.random.default_rng(4))
+    a.train(X, y)
+    for i in range(len(X)):
+        b.train_example(X[i], y[i])
+    assert_same_weights(a, b)
+
+
+@pytest.mark.parametrize("path", ["kernels", "solver"])
+def test_apical_convergence_error_is_raised_as_before(path, monkeypatch):
+    """Too few iterations: the same ConvergenceError (message included) after the same examples."""
+    p, w = make_apical((60, 20), 0.6, 10.0)
+    X, y = images(30, seed=17), np.arange(30) % 10
+    errors, nets = [], []
+    for which in ("numpy", path):
+        with monkeypatch.context() as m:
+            use_apical_path(which, m)
+            net = RateNetwork(p, w, max_iter=4)
+            with pytest.raises(ConvergenceError) as info:
+                net.train(X, y)
+        errors.append(str(info.value))
+        nets.append(net)
+    assert errors[0] == errors[1] and "did not converge in 4 iterations" in errors[0]
+    assert_same_weights(*nets)
+
+
+@pytest.mark.parametrize("model", ["two_hidden_apical_0_05", "two_hidden_apical_0_6"])
+def test_apical_training_on_mnist_matches_the_per_example_loop(model, monkeypatch):
+    """The paper's g_A > 0 models on real MNIST digits: weights and test errors as HEAD's loop gives them."""
+    try:
+        train, test = load_mnist("train", download=False), load_mnist("test", download=False)
+    except (OSError, ValueError) as exc:
+        pytest.skip(f"MNIST not available: {exc}")
+    p = load_model(model)
+    w = initial_weights(p, np.random.default_rng(3))
+    X, y, tX, ty = train.images[:300], train.labels[:300], test.images[:100], test.labels[:100]
+    runs = []
+    for path in ("numpy", "solver"):
+        with monkeypatch.context() as m:
+            use_apical_path(path, m)
+            net = RateNetwork(p, w, rng=np.random.default_rng(5))
+            seen = []
+            history = net.train(X, y, test_every=120, test_set=(tX, ty), callback=lambda _n, k, e, seen=seen: seen.append(k))
+        runs.append((net, history, seen))
+    (a, hist_a, seen_a), (b, hist_b, seen_b) = runs
+    assert hist_a == hist_b and seen_a == seen_b == [120, 240, 300]
+    assert_same_weights(a, b)
+
+
+def test_apical_gemv_is_numpys_matmul():
+    """The products of the compiled iteration: numpy's cblas_dgemv with numpy's arguments, for both layouts."""
+    found = _apical_solver.solver()
+    if found is None:
+        pytest.skip("the compiled iteration is not available here")
+    lib = found[0]
+    P = _apical_solver.PhaseStruct()
+    P.gemv, P.ilp64 = found[1]
+    rng = np.random.default_rng(0)
+    for n, p_ in ((500, 100), (100, 10), (10, 500), (10, 100), (3, 2)):
+        for M in (rng.standard_normal((n, p_)), np.ascontiguousarray(rng.standard_normal((p_, n))).T):
+            x, out = np.empty(n), np.empty(p_)
+            spec = _apical_solver.gemv_spec(x, M, out)
+            assert spec is not None
+            assert _apical_solver.check_gemv(lib, P, spec, x, M, out)
+            # another product fails the check (one weight changed in its seventh digit)
+            M2 = M.copy(order="K")
+            M2[1, 1] *= 1.0 + 1e-6
+            assert not _apical_solver.check_gemv(lib, P, _apical_solver.gemv_spec(x, M2, out), x, M, out)
+    # where numpy does not call gemv, neither does the compiled loop
+    assert _apical_solver.gemv_spec(np.empty(1), np.empty((1, 5)), np.empty(5)) is None
+    assert _apical_solver.gemv_spec(np.empty(5), np.empty((5, 1)), np.empty(1)) is None
+    assert _apical_solver.gemv_spec(np.empty(6), np.empty((6, 10))[:, ::2], np.empty(5)) is None
+
+
+def test_apical_sum_is_numpys_and_kernels_round_like_numpy():
+    """The checks the compiled code passes before it is used, run here on their own."""
+    lib = _apical_solver.apical_kernels()
+    if lib is None:
+        pytest.skip("the compiled kernels are not available here (no C compiler?)")
+    assert _apical_native._is_exact(lib)
+    assert _apical_solver._sum_is_numpys(lib)
+    a = np.array([1e16, 1.0, -1e16, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, -1.0])  # grouping-dependent value
+    assert lib.np_sum(a.ctypes.data, a.size) == np.add.reduce(a) == 4.0 != sum(a.tolist())  # 5.0 in order

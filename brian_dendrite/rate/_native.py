@@ -47,7 +47,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-__all__ = ["ENV_VAR", "kernels"]
+__all__ = ["ENV_VAR", "disabled", "kernels", "load"]
 
 logger = logging.getLogger("brian2.brian_dendrite.rate")
 
@@ -142,23 +142,26 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "brian_dendrite" / "rate_kernel"
 
 
-def _library() -> Path | None:
-    """The compiled library (built into the cache if missing), or None if it cannot be built."""
+def _library(source: str = _SOURCE, stem: str = "rate_kernels") -> Path | None:
+    """The library compiled from ``source`` (built into the cache if missing), or None if it cannot be built.
+
+    Named ``{stem}_{hash}.so`` by a hash of the source, the flags and the compiler.
+    """
     if os.name != "posix":
         return None
     cc = shlex.split(os.environ.get("CC") or "cc")
     tag = hashlib.sha256(
-        "\0".join([_SOURCE, *_FLAGS, *_LIBS, *cc, platform.machine(), sys.platform]).encode()
+        "\0".join([source, *_FLAGS, *_LIBS, *cc, platform.machine(), sys.platform]).encode()
     ).hexdigest()[:16]
     folder = _cache_dir()
-    lib = folder / f"rate_kernels_{tag}.so"
+    lib = folder / f"{stem}_{tag}.so"
     if lib.exists():
         return lib
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=folder) as tmp:
             src, out = Path(tmp) / "kernel.c", Path(tmp) / "kernel.so"
-            src.write_text(_SOURCE)
+            src.write_text(source)
             proc = subprocess.run([*cc, *_FLAGS, "-o", str(out), str(src), *_LIBS], capture_output=True, text=True,
                                   timeout=120)
             if proc.returncode != 0:
@@ -169,6 +172,33 @@ def _library() -> Path | None:
         logger.debug("rate kernel: not built (%s)", exc)
         return None
     return lib
+
+
+def disabled() -> bool:
+    """Whether the compiled kernels are switched off (``BRIAN_DENDRITE_RATE_NATIVE=0``)."""
+    return os.environ.get(ENV_VAR, "").strip().lower() in ("0", "false", "no", "off")
+
+
+def load(source: str, signatures: dict, stem: str):
+    """The functions ``signatures`` (name: argument types) of the library built from ``source``, or None.
+
+    Each function returns None unless its name is in ``signatures["_restype"]`` (a dict name: type).
+    Not checked here: the caller compares them with the numpy expressions before use.
+    """
+    lib = _library(source, stem)
+    if lib is None:
+        return None
+    restypes = signatures.get("_restype", {})
+    try:
+        handle = ctypes.CDLL(str(lib))
+        funcs = {name: getattr(handle, name) for name in signatures if name != "_restype"}
+    except (OSError, AttributeError) as exc:
+        logger.debug("rate kernels: not loaded (%s)", exc)
+        return None
+    for name, func in funcs.items():
+        func.argtypes = signatures[name]
+        func.restype = restypes.get(name)
+    return SimpleNamespace(**funcs)
 
 
 def _is_exact(k) -> bool:
@@ -244,21 +274,11 @@ def kernels():
     None when disabled (``BRIAN_DENDRITE_RATE_NATIVE=0``), when they cannot be built
     or loaded, or when one of them does not give numpy's bits (module docstring).
     """
-    if os.environ.get(ENV_VAR, "").strip().lower() in ("0", "false", "no", "off"):
+    if disabled():
         return None
-    lib = _library()
-    if lib is None:
+    k = load(_SOURCE, _SIGNATURES, "rate_kernels")
+    if k is None:
         return None
-    try:
-        handle = ctypes.CDLL(str(lib))
-        funcs = {name: getattr(handle, name) for name in _SIGNATURES}
-    except (OSError, AttributeError) as exc:
-        logger.debug("rate kernels: not loaded (%s)", exc)
-        return None
-    for name, func in funcs.items():
-        func.argtypes = _SIGNATURES[name]
-        func.restype = None
-    k = SimpleNamespace(**funcs)
     if not _is_exact(k):
         logger.debug("rate kernels: not the bits of numpy here, not used")
         return None

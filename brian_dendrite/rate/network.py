@@ -17,6 +17,7 @@ import numpy as np
 from brian2 import ms
 
 from ..model import ModelParameters, Weights, effective_kernel_masses, initial_weights, symmetric_feedback
+from ._apical_solver import apical_kernels
 from ._checks import check_images, check_labels
 from ._fixed_point import ConvergenceError, solve_fixed_point
 from ._inference import predict as predict_rows
@@ -24,6 +25,7 @@ from ._logistic import logistic as _sigma  # the ufunc itself: no Python call pe
 from ._logistic import sigma, sigma_prime
 from ._native import kernels as native_kernels
 from ._online import add_outer, train_online
+from ._online_apical import train_apical
 from ._online_native import train_native
 from ._state import LayerState
 
@@ -535,6 +537,19 @@ class RateNetwork:
                     train_online(self, X, y, order[start : start + step])
                 else:
                     train_native(self, X, y, order[start : start + step], kernels)
+                n = min(start + step, X.shape[0])
+                if test_every is not None and n < X.shape[0]:
+                    checkpoint(n)
+            checkpoint(X.shape[0])
+            return history
+        kernels = native_kernels()
+        apical = apical_kernels() if kernels is not None else None
+        if apical is not None:
+            # the fixed points with the compiled kernels (_online_apical), bit for bit the same as below
+            order = np.asarray(order, dtype=np.intp)
+            step = max(1, X.shape[0] if test_every is None else int(test_every))
+            for start in range(0, X.shape[0], step):
+                train_apical(self, X, y, order[start : start + step], kernels, apical)
                 n = min(start + step, X.shape[0])
                 if test_every is not None and n < X.shape[0]:
                     checkpoint(n)
