@@ -24,6 +24,7 @@ from brian_dendrite.rate import (
     _native,
     _online,
     _online_apical,
+    _online_c,
 )
 from brian_dendrite.rate import network as rate_network
 
@@ -85,13 +86,28 @@ def test_inference_outputs_are_the_bits_of_the_phase(hidden, extra, readout):
     assert _inference.outputs(net, Xi[:50], readout, block).tobytes() == ref.tobytes()
 
 
-PATHS = ["native", "blas", "numpy"]  # the compiled kernels; the numpy loop with BLAS or numpy rank-1 updates
+# the loop in C (_online_c); the Python loop on the compiled kernels (_online_native); the numpy loop with BLAS
+# or numpy rank-1 updates (_online)
+PATHS = ["compiled", "native", "blas", "numpy"]
 
 
 def use_path(path, monkeypatch):
-    if path == "native":
+    if path in ("compiled", "native"):
         if _native.kernels() is None:
             pytest.skip("the compiled kernels are not available here (no C compiler?)")
+        if path == "native":
+            monkeypatch.setattr(_online_c, "library", lambda: None)
+            return
+        if _online_c.library() is None:
+            pytest.skip("the compiled loop is not available here (numpy's cblas_dgemv not found?)")
+        original = _online_c.setup
+
+        def setup(net, *args):  # the C loop is used, not train_native (unless symmetric feedback)
+            found = original(net, *args)
+            assert found is not None or net._symmetric
+            return found
+
+        monkeypatch.setattr(_online_c, "setup", setup)
         return
     monkeypatch.setattr(rate_network, "native_kernels", lambda: None)
     if path == "numpy":
@@ -143,6 +159,95 @@ def test_training_loop_with_symmetric_feedback(path, monkeypatch):
     for name in ("W", "b", "Y"):
         for u, v in zip(getattr(a.weights, name), getattr(b.weights, name), strict=True):
             np.testing.assert_array_equal(u, v)
+
+
+def same_bits(a, b):
+    """Every weight, bias, feedback weight and apical bias of ``a`` and ``b`` byte for byte, and examples_seen."""
+    for name in ("W", "b", "Y", "c"):
+        for u, v in zip(getattr(a.weights, name), getattr(b.weights, name), strict=True):
+            assert u.tobytes() == v.tobytes(), name
+    assert a.examples_seen == b.examples_seen
+
+
+def test_compiled_loop_hands_odd_examples_to_the_python_loop(monkeypatch):
+    """Examples whose first layer numpy does not compute as a gemv over the gathered rows (fewer than two active
+    inputs; at least half of them active) run through train_native, the others in C; the bits of the numpy loop."""
+    if _online_c.library() is None or _native.kernels() is None:
+        pytest.skip("the compiled loop is not available here")
+    p, w = make((60, 20), kernel="truncated")  # psp_scale, drive ratio and fb_scale != 1
+    X = images(_online._BLOCK + 30, seed=17)
+    X[7] = 0.0
+    X[7, 300] = 0.4  # one active input: numpy's loop without BLAS
+    X[8] = 0.0
+    X[8, [3, 700]] = 0.9  # two: the smallest gemv
+    X[9] = 0.0
+    X[9, :391] = 0.5  # 391 of 784: gathered rows
+    X[10] = 0.0
+    X[10, 1:393] = 0.5  # 392: dense
+    X[_online._BLOCK + 3] = 0.0  # a blank image in the second block
+    y = (np.arange(len(X)) * 3) % 10
+    handed = []
+    original = _online_c.train_native
+
+    def train_native(net, X_, y_, idx, K):
+        handed.extend(idx.tolist())
+        original(net, X_, y_, idx, K)
+
+    monkeypatch.setattr(_online_c, "train_native", train_native)
+    fast = RateNetwork(p, w)
+    fast.train(X, y, test_every=200)
+    assert handed == [2, 5, 7, 10, _online._BLOCK + 3]
+    monkeypatch.setattr(rate_network, "native_kernels", lambda: None)
+    ref = RateNetwork(p, w)
+    ref.train(X, y, test_every=200)
+    same_bits(fast, ref)
+
+
+def test_compiled_loop_checks_its_products():
+    """The first layer's gemv (built in C per example) is gemv_spec's and np.matmul's; a wrong one is refused."""
+    found = _online_c.library()
+    if found is None:
+        pytest.skip("the compiled loop is not available here")
+    lib = found[0]
+    p, w = make((500, 100))
+    net = RateNetwork(p, w)
+    P, keep = _online_c.setup(net, *found)
+    W0, gather, ws0 = net._Wt[0], keep["gather"], keep["WS"][0]
+    assert _online_c._first_layer_ok(lib, P, W0, gather, ws0)
+    # a product of the layers above with another matrix than numpy's fails its check
+    x, M, out = keep["R"][0], net._Wt[1], keep["WS"][1]
+    M2 = M.copy()
+    M2[1, 1] *= 1.0 + 1e-6
+    assert _apical_solver.check_gemv(lib, P, P.up[1], x, M, out)
+    assert not _apical_solver.check_gemv(lib, P, P.up[1], x, M2, out)
+    # symmetric feedback: the Python loop
+    p, w = make((500,), feedback="symmetric")
+    assert _online_c.setup(RateNetwork(p, w), *found) is None
+
+
+@pytest.mark.parametrize("model", ["one_hidden", "two_hidden", "sparse_feedback", "one_hidden_truncated_kernel"])
+def test_training_on_mnist_matches_the_numpy_loop(model, monkeypatch):
+    """The paper's g_A = 0 models on real MNIST digits: weights, test errors, callbacks as the numpy loop's."""
+    try:
+        train, test = load_mnist("train", download=False), load_mnist("test", download=False)
+    except (OSError, ValueError) as exc:
+        pytest.skip(f"MNIST not available: {exc}")
+    p = load_model(model)
+    w = initial_weights(p, np.random.default_rng(3))
+    X, y, tX, ty = train.images[:400], train.labels[:400], test.images[:100], test.labels[:100]
+    runs = []
+    for path in ("numpy", "compiled"):
+        with monkeypatch.context() as m:
+            use_path(path, m)
+            net = RateNetwork(p, w, rng=np.random.default_rng(5))
+            seen = []
+            history = net.train(X, y, test_every=150, test_set=(tX, ty),
+                                callback=lambda n_, k, e, seen=seen: seen.append((k, e, n_.examples_seen)))
+        runs.append((net, history, seen))
+    (a, hist_a, seen_a), (b, hist_b, seen_b) = runs
+    assert hist_a == hist_b and seen_a == seen_b and [k for k, _, _ in seen_a] == [150, 300, 400]
+    assert [n for _, _, n in seen_b] == [150, 300, 400]
+    same_bits(a, b)
 
 
 def test_native_kernels_can_be_disabled(monkeypatch):

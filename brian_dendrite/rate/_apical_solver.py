@@ -38,24 +38,39 @@ from . import _apical_native
 from ._fixed_point import _MIN_BETA, _SLOW
 from ._native import disabled, load
 
-__all__ = ["MAX_HIDDEN", "SOLVER_SIGNATURES", "SOLVER_SOURCE", "apical_kernels", "check_gemv", "gemv_spec",
-           "make_phase", "solver"]
+__all__ = ["GEMV_SOURCE", "MAX_HIDDEN", "SOLVER_SIGNATURES", "SOLVER_SOURCE", "apical_kernels", "check_gemv",
+           "gemv_spec", "make_phase", "solver"]
 
 logger = logging.getLogger("brian2.brian_dendrite.rate")
 
 #: At most this many hidden layers (the size of the arrays in the C structure).
 MAX_HIDDEN = 8
 
-SOLVER_SOURCE = r"""
+#: ``gemv_spec`` (the arguments of one ``cblas_dgemv`` call) and ``gemv_run``, the call as numpy's matmul makes it
+#: (shared with the compiled training loop of :mod:`._online_c`).
+GEMV_SOURCE = r"""
 #include <stdint.h>
 
-#define MAXH 8
 typedef void (*gemv64_t)(int, int, int64_t, int64_t, double, const double *, int64_t, const double *, int64_t,
                          double, double *, int64_t);
 typedef void (*gemv32_t)(int, int, int, int, double, const double *, int, const double *, int, double, double *,
                          int);
 
 typedef struct { int64_t order, trans, M, N, lda; const double *A, *x; double *y; } gemv_spec;
+
+/* y = x @ A as numpy.matmul calls it: cblas_dgemv(order, trans, M, N, 1, A, lda, x, 1, 0, y, 1) */
+static void gemv_run(void *gemv, int64_t ilp64, const gemv_spec *g)
+{
+    if (ilp64)
+        ((gemv64_t)gemv)((int)g->order, (int)g->trans, g->M, g->N, 1.0, g->A, g->lda, g->x, 1, 0.0, g->y, 1);
+    else
+        ((gemv32_t)gemv)((int)g->order, (int)g->trans, (int)g->M, (int)g->N, 1.0, g->A, (int)g->lda, g->x, 1, 0.0,
+                         g->y, 1);
+}
+"""
+
+SOLVER_SOURCE = GEMV_SOURCE + r"""
+#define MAXH 8
 typedef struct { const double *ws, *b, *c; double *B, *A, *C, *SF, *R, *S; int64_t n; } hidden_spec;
 typedef struct {
     void *gemv;
@@ -71,15 +86,8 @@ typedef struct {
     int64_t has_prev, iterations;
 } phase_t;
 
-/* y = x @ A as numpy.matmul calls it: cblas_dgemv(order, trans, M, N, 1, A, lda, x, 1, 0, y, 1) */
-void gemv_call(const phase_t *P, const gemv_spec *g)
-{
-    if (P->ilp64)
-        ((gemv64_t)P->gemv)((int)g->order, (int)g->trans, g->M, g->N, 1.0, g->A, g->lda, g->x, 1, 0.0, g->y, 1);
-    else
-        ((gemv32_t)P->gemv)((int)g->order, (int)g->trans, (int)g->M, (int)g->N, 1.0, g->A, (int)g->lda, g->x, 1,
-                            0.0, g->y, 1);
-}
+/* y = x @ A as numpy.matmul calls it */
+void gemv_call(const phase_t *P, const gemv_spec *g) { gemv_run(P->gemv, P->ilp64, g); }
 
 /* numpy's pairwise summation of a contiguous float64 array (loops_utils.h.src, PW_BLOCKSIZE 128) */
 static double pairwise(const double *a, ptrdiff_t n)

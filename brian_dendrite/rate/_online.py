@@ -22,10 +22,10 @@ bit equal, see below), but without their per-example Python work:
   with inner dimension 1 and ``beta = 1`` (:func:`add_outer`).
 
 Where a C compiler is at hand, :meth:`RateNetwork.train` runs the loop of
-:mod:`._online_native` instead: the same steps with the elementwise runs between
-two BLAS products as C kernels (:mod:`._native`, checked bit for bit against the
-numpy expressions when loaded) and the first layer's update fused with its
-scatter. ``BRIAN_DENDRITE_RATE_NATIVE=0`` selects the numpy loop below; both give
+:mod:`._online_native` instead (where supported, all of it in C: :mod:`._online_c`):
+the same steps with the elementwise runs between two BLAS products as C kernels
+(:mod:`._native`, checked bit for bit against the numpy expressions when loaded)
+and the first layer's update fused with its scatter. ``BRIAN_DENDRITE_RATE_NATIVE=0`` selects the numpy loop below; both give
 the same bits.
 
 Bit-identity of the update: ``W + s*delta`` rounds twice (the product, then the

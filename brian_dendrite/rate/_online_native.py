@@ -8,6 +8,11 @@ the first layer's active rows is fused with their scatter (``scatter_update``).
 The kernels compute each element with the operations, in the order, of the numpy
 expressions they replace (checked bit for bit when they are loaded), so the
 weights are the same bits as with the numpy loop and ``train_example``.
+
+:meth:`RateNetwork.train` calls :func:`._online_c.train_compiled`, which runs this
+loop in C, a block of examples per call, with the same kernels and BLAS calls
+(the same bits); it hands the examples and the networks it does not support back
+to :func:`train_native`.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from ._logistic import sigma, sigma_prime
 from ._native import kernels as native_kernels
 from ._online import add_outer, train_online
 from ._online_apical import train_apical
-from ._online_native import train_native
+from ._online_c import train_compiled
 from ._state import LayerState
 
 # The names this module defined before the solver, the logistic and LayerState moved out, so that
@@ -536,7 +536,7 @@ class RateNetwork:
                 if kernels is None:
                     train_online(self, X, y, order[start : start + step])
                 else:
-                    train_native(self, X, y, order[start : start + step], kernels)
+                    train_compiled(self, X, y, order[start : start + step], kernels)  # else _online_native
                 n = min(start + step, X.shape[0])
                 if test_every is not None and n < X.shape[0]:
                     checkpoint(n)
