@@ -15,6 +15,7 @@ across runs.
     # alternating the two in fresh processes, with one BLAS thread:
     python benchmarks/benchmark.py --targets rate --rate-baseline /tmp/rate_old --ab-rounds 6
     python benchmarks/benchmark.py --targets cpp_standalone --generic-pathways   # Brian2's generic synapse code
+    python benchmarks/benchmark.py --targets cpp_standalone --scalar-exp   # the rate loops with scalar exp
     # the standalone warm start (import + construction on a cached build) against another tree:
     python benchmarks/benchmark.py --warm-baseline /tmp/old_tree --ab-rounds 6
     # the standalone training and test CPU time per example against another tree (alternating fresh
@@ -54,6 +55,11 @@ def _events_per_example(net, images, labels) -> float:
     return events / len(labels)
 
 
+def _exp_option(args) -> dict:
+    """``vector_exp=False`` with ``--scalar-exp``; nothing otherwise (a baseline tree may predate the option)."""
+    return {"vector_exp": False} if args.scalar_exp else {}
+
+
 def _warm_worker(args) -> dict:
     """Import the package and construct a standalone network on the build in ``args.build_dir``."""
     t0, c0 = time.perf_counter(), time.process_time()
@@ -65,7 +71,7 @@ def _warm_worker(args) -> dict:
 
     params = load_model(args.model)
     net = SpikingNetwork(params, seed=0, chunk_size=args.chunk, device="cpp_standalone", build_dir=args.build_dir,
-                         dense_pathways=not args.generic_pathways)
+                         dense_pathways=not args.generic_pathways, **_exp_option(args))
     t2, c2 = time.perf_counter(), time.process_time()
     return {"target": "warm", "code": os.path.dirname(brian_dendrite.__file__), "import_s": t1 - t0,
             "import_cpu_s": c1 - c0, "construct_s": t2 - t1, "construct_cpu_s": c2 - c1, "build_s": net.build_seconds,
@@ -111,7 +117,7 @@ def worker(args) -> dict:
     t0 = time.perf_counter()
     if args.target == "cpp_standalone":
         net = SpikingNetwork(params, seed=0, chunk_size=n, device="cpp_standalone", build_dir=args.build_dir,
-                             profile=args.profile, dense_pathways=not args.generic_pathways)
+                             profile=args.profile, dense_pathways=not args.generic_pathways, **_exp_option(args))
         out["build_s"] = net.build_seconds
     else:
         import brian2
@@ -200,6 +206,8 @@ def _run_worker(args, target: str, chunks: int, test_images: int, build: str, wh
     """One measurement in a fresh process (environment ``env``, default this one's); its JSON result, or None."""
     if args.generic_pathways:
         extra = (*extra, "--generic-pathways")
+    if args.scalar_exp:
+        extra = (*extra, "--scalar-exp")
     cmd = [sys.executable, __file__, "--worker", "--target", target, "--model", args.model, *extra,
            "--chunk", str(args.chunk), "--chunks", str(chunks), "--test-images", str(test_images),
            "--build-dir", build]
@@ -396,6 +404,9 @@ def main(argv=None) -> int:
     parser.add_argument("--generic-pathways", action="store_true",
                         help="cpp_standalone: build with Brian2's generic synapse code (SpikingNetwork(dense_pathways=False)) "
                              "instead of the dense-row delivery of the all-to-all pathways")
+    parser.add_argument("--scalar-exp", action="store_true",
+                        help="cpp_standalone: the rate loops call glibc's scalar exp (SpikingNetwork(vector_exp=False)) "
+                             "instead of the SIMD exp (libmvec); both trees of an A/B run")
     parser.add_argument("--rate-baseline", default=None, metavar="DIR",
                         help="instead: time the rate model of the source tree DIR (holding brian_dendrite/) "
                              "against this tree's, alternating fresh processes (--ab-rounds), and print medians")

@@ -5,6 +5,8 @@ bits as Brian2's templates is tested by tests/test_standalone.py::test_dense_pat
 (slow: it builds the binaries).
 """
 
+import pytest
+
 from brian_dendrite.model import LEARN_CONDITION, LEARN_PRE_CONDITION, TARGET
 from brian_dendrite.simulation import _dense
 
@@ -35,10 +37,9 @@ def test_templates_are_changed_only_where_intended():
     assert step_sources["reset.cpp"] == source("reset.cpp")
     # stateupdate: only the pragma before the loop, nothing else
     assert step_sources["stateupdate.cpp"] != source("stateupdate.cpp")
-    unmarked = step_sources["stateupdate.cpp"].replace(
-        "    {% if vector_loop is defined and vector_loop and not _bd_libm_call(vector_code) %}\n"
-        "    // brian_dendrite: the arrays are distinct variables, the loop calls no libm function\n"
-        "    #pragma GCC ivdep\n    {% endif %}\n", "")
+    assert step_sources["stateupdate.cpp"].count(_dense._IVDEP) == 1
+    assert step_sources["stateupdate.cpp"].count(_dense._SIMD_HEADERS) == 1
+    unmarked = step_sources["stateupdate.cpp"].replace(_dense._IVDEP, "").replace(_dense._SIMD_HEADERS, "")
     assert unmarked == source("stateupdate.cpp")
     assert "if ({{event_guard}})" in step_sources["threshold.cpp"]
     # the network loop: Brian2's template reads the clock in the loop and after it; ours only after it
@@ -62,14 +63,15 @@ def test_network_template_renders_without_the_per_step_clock():
     assert "current = std::clock();" in body[body.index("Network::_globally_running = false;"):]
 
 
-def _render_stateupdate(vector_code, **kwds):
+def _render_stateupdate(vector_code, headers=False, **kwds):
+    """The main code of a state updater's file (with *headers*: the file up to the support code)."""
     from brian2.core.variables import Constant
 
     out = _dense.StepCodeObject.templater.stateupdate(
         "", vector_code, variables={"N": Constant("N", 10)}, codeobj_name="probe", owner=None, profiled=False,
         pointers_lines="", hashdefine_lines="", support_code_lines="", user_headers=[], **kwds)
     main = out.cpp_file
-    return main[main.index("MAIN CODE"):]
+    return main[:main.index("SUPPORT CODE")] if headers else main[main.index("MAIN CODE"):]
 
 
 def test_vector_loops_get_ivdep_unless_they_call_libm():
@@ -83,6 +85,68 @@ def test_vector_loops_get_ivdep_unless_they_call_libm():
     assert _dense.libm_call(rate) and _dense.libm_call({"a": "y = _brian_pow(x, 2);"})
     assert not _dense.libm_call("const int64_t r = int_(steps_left == (window_steps - 1)); y = fabs(x) + sqrt(z);")
     assert not _dense.libm_call("expected = x * exponent;")
+
+
+def test_vector_exp_allows_exp_and_nothing_else():
+    """``vector_libm=("exp",)`` (the rate loops with vector_exp=True): a loop whose only libm call is exp gets
+    the pragma; any other libm call (also exp's relatives exprel, expm1, exp2) keeps the loop scalar."""
+    pragma_loop = "#pragma GCC ivdep\n    for(int _idx=0; _idx<_N; _idx++)"
+    assert _dense.VECTOR_EXP_FUNCTIONS == ("exp",) and _dense.VECTOR_EXP_LOOPS == ("_rate",)
+    exp_only = ("const double rate = 1.0f*phi_max/(1.0 + exp(- V_soma));\n"
+                "spike_survival *= 1 - rate * dt;")
+    # glibc declares exp's SIMD variant only under __FAST_MATH__, which -fno-finite-math-only (Brian2) leaves
+    # undefined: the file declares it itself, for the marked loops that may call it
+    declaration = _dense.SIMD_DECLARATIONS["exp"]
+    assert "__simd__" in declaration and declaration.startswith('extern "C" double exp(double)')
+    code = _render_stateupdate(exp_only, vector_loop=True, vector_libm=("exp",))
+    assert pragma_loop in code and "exp may be libm's SIMD variant (vector_exp=True)" in code
+    assert declaration in _render_stateupdate(exp_only, headers=True, vector_loop=True, vector_libm=("exp",))
+    for kwds in ({"vector_loop": True, "vector_libm": ()}, {"vector_libm": ("exp",)}, {}):  # exp=False, unmarked
+        assert "ivdep" not in _render_stateupdate(exp_only, **kwds), kwds
+        assert "__simd__" not in _render_stateupdate(exp_only, headers=True, **kwds), kwds
+    for other in ("log(V_soma)", "_brian_exprel(V_soma)", "expm1(V_soma)", "exp2(V_soma)", "_brian_pow(V_soma, 2)",
+                  "tanh(V_soma)"):
+        mixed = exp_only + f"\ny = {other};"
+        assert _dense.libm_call(mixed, _dense.VECTOR_EXP_FUNCTIONS), other
+        assert "ivdep" not in _render_stateupdate(mixed, vector_loop=True, vector_libm=("exp",)), other
+        assert "__simd__" not in _render_stateupdate(mixed, headers=True, vector_loop=True, vector_libm=("exp",))
+    # a marked loop without libm keeps its pragma and says so, and declares nothing
+    sums = "s[_idx] = in_window * (s[_idx] + v[_idx]) + (1 - in_window) * s[_idx];"
+    code = _render_stateupdate(sums, vector_loop=True, vector_libm=("exp",))
+    assert pragma_loop in code and "the loop calls no libm function" in code
+    assert "__simd__" not in _render_stateupdate(sums, headers=True, vector_loop=True, vector_libm=("exp",))
+    assert _dense.libm_functions({"a": exp_only, "b": "y = sin(x) + exp(z);"}) == {"exp", "sin"}
+    assert _dense.libm_call(exp_only) and not _dense.libm_call(exp_only, ("exp",))
+    assert _dense.libm_call({"a": exp_only, "b": "y = sin(x);"}, ("exp",))
+
+
+def test_vector_exp_reaches_only_the_rate_loops():
+    """vector_loop_kwds: exp is allowed in ``<group>_rate`` with vector_exp=True, never in the other loops."""
+    exp = {"vector_loop": True, "vector_libm": ("exp",)}
+    scalar = {"vector_loop": True, "vector_libm": ()}
+    for name in ("hidden_0_rate", "output_rate", "input_rate"):
+        assert _dense.vector_loop_kwds(name, True) == exp
+        assert _dense.vector_loop_kwds(name, False) == scalar
+    for name in ("hidden_0_accumulate", "hidden_0_stateupdater", "output_stateupdater"):
+        assert _dense.vector_loop_kwds(name, True) == scalar
+        assert _dense.vector_loop_kwds(name, False) == scalar
+    with pytest.raises(ValueError):
+        _dense.vector_loop_kwds("hidden_0_thresholder", True)
+
+
+def test_build_directory_keys_scalar_exp(tmp_path, monkeypatch):
+    """A dense build with scalar exp has its own cache directory; the default (vector exp) key is unchanged."""
+    from brian_dendrite.model import load_model
+    from brian_dendrite.simulation import build_directory
+
+    monkeypatch.setenv("BRIAN_DENDRITE_BUILD_CACHE", str(tmp_path))
+    p = load_model("one_hidden")
+    plain = build_directory(p, 10)
+    assert build_directory(p, 10, vector_exp=True) == plain
+    scalar = build_directory(p, 10, vector_exp=False)
+    assert scalar != plain and scalar.parent == tmp_path
+    # the generic build ignores vector_exp (Brian2's code: scalar exp)
+    assert build_directory(p, 10, dense_pathways=False, vector_exp=False) == build_directory(p, 10, dense_pathways=False)
 
 
 def test_vector_loops_are_the_rates_sums_and_state_updaters():
@@ -114,6 +178,9 @@ def test_vector_loops_are_the_rates_sums_and_state_updaters():
     # the input's rate and its subexpressions (pixel, rate) call no libm function; the pyramidal rate calls exp
     assert not _dense.libm_call(inp_rate.abstract_code + str(input_equations()))
     assert _dense.libm_call(hid_rate.abstract_code)
+    # with vector_exp=True the pyramidal rate loop's one libm call, exp, is allowed
+    assert not _dense.libm_call(hid_rate.abstract_code, _dense.VECTOR_EXP_FUNCTIONS)
+    assert hid_rate.name.endswith(_dense.VECTOR_EXP_LOOPS)
 
 
 def test_rate_and_window_sums_are_separate_loops():
@@ -156,3 +223,35 @@ def test_exact_contraction_flag_only_inside_the_build():
     except KeyboardInterrupt:
         pass
     assert list(prefs.codegen.cpp.extra_compile_args_gcc) == before
+
+
+FINGERPRINT_SCRIPT = """
+import sys
+from brian_dendrite.model import load_model
+from brian_dendrite.simulation import SpikingNetwork, _standalone
+
+def stop(network, run_steps, profile, deferred, _real=_standalone.fingerprint):
+    print(_real(network, run_steps, profile, deferred))
+    raise SystemExit(0)
+
+_standalone.fingerprint = stop  # constructs the objects, prints the fingerprint, builds nothing
+p = load_model("one_hidden")
+p = p.replace(network=p.network.replace(hidden=(20,)))
+SpikingNetwork(p, seed=1, chunk_size=3, device="cpp_standalone", build_dir=sys.argv[2],
+               vector_exp=sys.argv[1] == "1")
+"""
+
+
+def test_vector_exp_is_in_the_fingerprint(tmp_path):
+    """A build with vector exp is not reused by a process that asks for scalar exp (and vice versa)."""
+    import subprocess
+    import sys
+
+    def digest(vector_exp):
+        proc = subprocess.run([sys.executable, "-c", FINGERPRINT_SCRIPT, vector_exp, str(tmp_path)],
+                              capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return proc.stdout.strip().splitlines()[-1]
+
+    on, off = digest("1"), digest("0")
+    assert len(on) == 64 and len(off) == 64 and on != off

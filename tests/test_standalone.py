@@ -166,13 +166,14 @@ DENSE_SCRIPT = textwrap.dedent(
     from brian_dendrite.datasets import load_mnist
     from brian_dendrite.simulation import SpikingNetwork
     from brian_dendrite.model import load_model
-    model, build, data, dense, out = sys.argv[1:6]
+    model, build, data, dense, out, vector_exp = sys.argv[1:7]
     p = load_model(model)
     p = p.replace(network=p.network.replace(hidden=(30, 20)[: len(p.network.hidden)]))
     tr, te = load_mnist("train", data_dir=data), load_mnist("test", data_dir=data)
     net = SpikingNetwork(p, seed=6, chunk_size=3, device="cpp_standalone", build_dir=build,
-                         dense_pathways=dense == "1")
+                         dense_pathways=dense == "1", vector_exp=vector_exp == "1")
     assert bool(net.dense_pathways) == (dense == "1"), net.dense_pathways
+    assert net.vector_exp == (dense == "1" and vector_exp == "1")
     for k in range(2):
         net.train_chunk(tr.images[3 * k : 3 * k + 3], tr.labels[3 * k : 3 * k + 3], key=(0, k))
     res = net.test(te.images[:4], te.labels[:4])
@@ -188,27 +189,96 @@ DENSE_SCRIPT = textwrap.dedent(
 )
 
 
+#: (model, dense, vector_exp) -> (results, dense pathway names, build directory): builds shared by the tests below.
+_DENSE_RUNS: dict = {}
+
+
+def _dense_run(tmp_path_factory, model: str, dense: str, vector_exp: str):
+    from conftest import mnist_dir
+
+    key = (model, dense, vector_exp)
+    if key not in _DENSE_RUNS:
+        where = tmp_path_factory.mktemp(f"{model}-dense{dense}-vexp{vector_exp}")
+        out = where / "out.npz"
+        proc = subprocess.run([sys.executable, "-c", DENSE_SCRIPT, model, str(where / "build"), str(mnist_dir()),
+                               dense, str(out), vector_exp], capture_output=True, text=True, timeout=900,
+                              cwd=where)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        _DENSE_RUNS[key] = (dict(np.load(out)), proc.stdout.strip().splitlines()[-1] if dense == "1" else "",
+                            where / "build")
+    return _DENSE_RUNS[key]
+
+
 @pytest.mark.parametrize("model", ["two_hidden_truncated_kernel", "noisy_symmetric_feedback"])
-def test_dense_pathways_bit_identical(tmp_path, model):
-    """Dense-row delivery (the default) and Brian2's generic synapse code give the same bits.
+def test_dense_pathways_bit_identical(tmp_path_factory, model):
+    """Dense-row delivery and per-step code (with scalar exp) and Brian2's generic code give the same bits.
 
     Stochastic training with one seed: the random streams do not depend on how synaptic events are
     delivered. The models cover a delayed pathway and a neuron's own truncation (kept generic), a
     postsynaptic pathway (symmetric feedback, kept generic) and random numbers drawn in a dense pathway.
+    ``vector_exp=False``: the rate loops call glibc's scalar exp, as Brian2's generic code does.
     """
-    from conftest import mnist_dir
-
-    runs = {}
-    for dense in ("1", "0"):
-        out = tmp_path / f"{dense}.npz"
-        proc = subprocess.run([sys.executable, "-c", DENSE_SCRIPT, model, str(tmp_path / f"build{dense}"),
-                               str(mnist_dir()), dense, str(out)], capture_output=True, text=True, timeout=900,
-                              cwd=tmp_path)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        runs[dense] = (np.load(out), proc.stdout.strip().splitlines()[-1] if dense == "1" else "")
-    (a, names), (b, _) = runs["1"], runs["0"]
+    a, names, _ = _dense_run(tmp_path_factory, model, "1", "0")
+    b, _, _ = _dense_run(tmp_path_factory, model, "0", "0")
     assert "W_0_pre" in names.split() and "W_0_learn" in names.split()
     assert "truncate" not in names and "post" not in names
-    assert sorted(a.files) == sorted(b.files)
-    for key in a.files:
+    assert sorted(a) == sorted(b)
+    for key in a:
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def _rate_objects(build) -> dict:
+    """Undefined symbols of the compiled rate loops of *build*: code object name -> set of symbols."""
+    import shutil
+
+    if shutil.which("nm") is None:
+        pytest.skip("nm (binutils) is not installed")
+    found = {}
+    for obj in sorted((build / "code_objects").glob("*_rate_codeobject*.o")):
+        proc = subprocess.run(["nm", "-u", str(obj)], capture_output=True, text=True, check=True)
+        found[obj.name.split("_codeobject")[0]] = {line.split()[-1] for line in proc.stdout.splitlines() if line.strip()}
+    return found
+
+
+def _ulps(x, y):
+    """Distance in units in the last place of *y*."""
+    return np.abs(np.asarray(x) - np.asarray(y)) / np.spacing(np.abs(np.asarray(y)))
+
+
+def test_vector_exp_changes_only_last_bits(tmp_path_factory):
+    """``vector_exp=True`` (the default): the rate loops call libmvec's exp, the rest is unchanged.
+
+    The object files: the pyramidal and output rate loops call a SIMD ``_ZGV..._exp`` with the switch and
+    the scalar ``exp`` without it. The results: the rates lie within 4 ulp of glibc's scalar
+    ``phi_max / (1 + exp(-V_soma))`` of the same potential (exactly on it with scalar exp), and the weights,
+    the state and the test readouts of a short training run are those of the scalar build up to last bits
+    (rtol 1e-11: the spikes, drawn by comparing the survival with a uniform draw, are the same).
+    """
+    import math
+
+    from brian_dendrite.model import load_model
+
+    model = "two_hidden_truncated_kernel"
+    vec, _, vec_build = _dense_run(tmp_path_factory, model, "1", "1")
+    sca, _, sca_build = _dense_run(tmp_path_factory, model, "1", "0")
+    vec_syms, sca_syms = _rate_objects(vec_build), _rate_objects(sca_build)
+    assert sorted(vec_syms) == sorted(sca_syms) == ["hidden_0_rate", "hidden_1_rate", "input_rate", "output_rate"]
+    for name in ("hidden_0_rate", "hidden_1_rate", "output_rate"):
+        assert any(s.startswith("_ZGV") and s.endswith("_exp") for s in vec_syms[name]), (name, vec_syms[name])
+        assert "exp" in sca_syms[name] and not any(s.startswith("_ZGV") for s in sca_syms[name]), sca_syms[name]
+    assert not any("exp" in s for s in vec_syms["input_rate"] | sca_syms["input_rate"])
+    # the rates of the last step against scalar exp of the same potentials
+    phi_max = float(load_model(model).cell.phi_max)
+    groups = sorted(k.split(".")[0] for k in vec if k.endswith(".rate") and not k.startswith("input"))
+    assert groups == ["hidden_0", "hidden_1", "output"]
+    for run, max_ulp in ((sca, 0), (vec, 4)):
+        for g in groups:
+            scalar = np.array([phi_max / (1 + math.exp(-v)) for v in run[f"{g}.V_soma"]])
+            assert _ulps(run[f"{g}.rate"], scalar).max() <= max_ulp, (g, _ulps(run[f"{g}.rate"], scalar))
+    # everything else: the same up to the last bits
+    assert sorted(vec) == sorted(sca)
+    for key in vec:
+        x, y = vec[key], sca[key]
+        np.testing.assert_allclose(x, y, rtol=1e-11, atol=1e-11 * max(1.0, float(np.abs(y).max(initial=0))),
+                                   err_msg=key)
+    assert any(not np.array_equal(vec[key], sca[key]) for key in vec)  # the switch changes some bits

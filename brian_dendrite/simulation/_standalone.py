@@ -63,7 +63,7 @@ _SCHEDULE_FIELDS = ("phase", "steps_left", "window_steps", "example", "label")
 
 
 def build_directory(params: ModelParameters, chunk_size: int, dense_pathways: bool = True,
-                    profile: bool = False) -> Path:
+                    profile: bool = False, vector_exp: bool = True) -> Path:
     """Cache directory of a cpp_standalone build, keyed by what determines the generated code.
 
     The key hashes the parameters (they are compiled in as constants), the chunk
@@ -72,7 +72,8 @@ def build_directory(params: ModelParameters, chunk_size: int, dense_pathways: bo
     synapse code (``dense_pathways=False``, see
     :class:`~brian_dendrite.simulation.SpikingNetwork`) and whether it is profiled
     (``profile=True``: other generated code, so its own directory; otherwise a
-    profiled and an unprofiled network would rebuild each other's project). Under
+    profiled and an unprofiled network would rebuild each other's project) and whether
+    a dense build's rate loops call scalar ``exp`` (``vector_exp=False``). Under
     ``$BRIAN_DENDRITE_BUILD_CACHE`` if set, else ``$XDG_CACHE_HOME/brian_dendrite/builds``
     (``~/.cache/...``).
     """
@@ -87,6 +88,8 @@ def build_directory(params: ModelParameters, chunk_size: int, dense_pathways: bo
         key.append("generic-pathways")
     if profile:  # likewise: the unprofiled build keeps its key
         key.append("profile")
+    if dense_pathways and not vector_exp:  # likewise
+        key.append("scalar-exp")
     key = json.dumps(key)
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     path = _cache_root() / f"{params.name}-{digest}"
@@ -330,15 +333,19 @@ class StandaloneAdapter:
         Rows of the image array of the build (training chunk or test block).
     profile : bool
         Build with Brian2's profiling (per code object times in every run's results).
+    options : tuple of str
+        Build options that change the generated code but not the objects the
+        fingerprint describes (``vector_exp``): entered into the fingerprint.
     """
 
     def __init__(self, objects: NetworkObjects, params: ModelParameters, run_capacity: int, image_rows: int,
-                 profile: bool, deferred: list[DeferredAssignment] = ()):
+                 profile: bool, deferred: list[DeferredAssignment] = (), options: tuple = ()):
         self._objects = objects
         self._params = params
         self._run_capacity = run_capacity
         self._image_rows = image_rows
         self._profile = profile
+        self._options = tuple(options)
         self._state_names = {g.name: _state_names(g) for g in objects.layers}
         self._state = {f"{g.name}.{v}": np.zeros(len(g), dtype=g.variables[v].dtype)
                        for g in objects.layers for v in self._state_names[g.name]}
@@ -395,7 +402,7 @@ class StandaloneAdapter:
         digest = None
         if directory is not None:
             digest = fingerprint(self._objects.network, self._run_capacity, self._profile,
-                                 [a.describe() for a in self._deferred])
+                                 [*self._options, *(a.describe() for a in self._deferred)])
             with lock:
                 if read_stamp(directory) == digest:
                     attach(directory)

@@ -26,7 +26,9 @@ weights and the state, run one schedule):
   reproducible. The all-to-all pathways (spike delivery, weight updates) are built
   with dense-row delivery (:mod:`brian_dendrite.simulation._dense`: bit-identical to
   Brian2's generic synapse code, about 1.7x less CPU time per training example;
-  ``dense_pathways=False`` switches it off). A chunk ends with idle padding (silent input, no learning, the
+  ``dense_pathways=False`` switches it off); the rate loops call glibc's SIMD ``exp``
+  (other last bits; ``vector_exp=False`` for scalar ``exp``). A chunk ends with idle
+  padding (silent input, no learning, the
   neurons relax towards their biases) for the steps its random phase lengths did
   not use: about 1.5 % of the run with 1,000 examples per chunk. This padding is
   the one difference between the devices' dynamics; state is carried over
@@ -132,6 +134,18 @@ class SpikingNetwork:
         bit-identical results; with it, the neurons' per-step loops are built with
         vectorisable and guarded templates (:func:`~brian_dendrite.simulation._dense.use_step_code`).
         ``False`` builds Brian2's generic code. Ignored by the runtime device.
+    vector_exp : bool
+        Technical setting of the cpp_standalone device with ``dense_pathways``: the
+        rate loops of the pyramidal and output groups (``<group>_rate``, whose one
+        libm call is ``exp``) are vectorised with glibc's SIMD ``exp`` (libmvec), about
+        3 ns less per neuron and step (profile of 784-500-10). A last-bits change: some
+        rates differ from scalar ``exp`` by a few ulp (up to 4 in a micro-benchmark,
+        up to 2 in the slow test), and so, slightly, everything
+        downstream (no other libm call and no other loop; see
+        :mod:`~brian_dendrite.simulation._dense`). ``False`` calls glibc's scalar
+        ``exp``, bit-identical to Brian2's generic code (``dense_pathways=False``,
+        which ignores this setting) and to builds made before this option existed.
+        Ignored by the runtime device.
 
     Attributes
     ----------
@@ -154,6 +168,9 @@ class SpikingNetwork:
     build_reused : bool
         Whether the cached build in ``build_dir`` was reused without generating the
         project (same fingerprint, :mod:`~brian_dendrite.simulation._warm`).
+    vector_exp : bool
+        Whether the rate loops were built with the SIMD ``exp`` (cpp_standalone with
+        ``dense_pathways`` and ``vector_exp``).
     timings : dict
         Seconds of the last run of the standalone binary: ``binary_s``,
         ``binary_cpu_s`` and ``collect_s`` (cpp_standalone only, after a run).
@@ -175,6 +192,7 @@ class SpikingNetwork:
         build_dir=None,
         profile: bool = False,
         dense_pathways: bool = True,
+        vector_exp: bool = True,
     ):
         if device not in ("runtime", "cpp_standalone"):
             raise ValueError(f"device = {device!r}: expected 'runtime' or 'cpp_standalone'")
@@ -205,12 +223,14 @@ class SpikingNetwork:
         if self.standalone and dense_pathways:
             for syn in [*self.forward_synapses, *self.feedback_synapses]:
                 self.dense_pathways += use_dense_pathways(syn)
-            use_step_code(self.layers)  # the neurons' per-step loops (same module, same switch)
+            use_step_code(self.layers, vector_exp=vector_exp)  # the neurons' per-step loops (same switch)
+        #: Whether the rate loops call the SIMD exp (libmvec); entered into the build's fingerprint.
+        self.vector_exp = bool(self.standalone and dense_pathways and vector_exp)
         self.examples_trained = 0
         self.last_schedule = None
         if self.standalone:
             self._adapter = StandaloneAdapter(self._objects, params, self._run_capacity, self._image_rows, self.profile,
-                                              deferred.assignments)
+                                              deferred.assignments, options=(f"vector_exp={self.vector_exp}",))
         else:
             self._adapter = RuntimeAdapter(self._objects, params, self.profile)
         self._adapter.initialize(initial_state(params, self.seed, self._objects))
