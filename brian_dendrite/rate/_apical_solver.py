@@ -354,6 +354,24 @@ def check_gemv(lib, struct, spec, x, M, y) -> bool:
     return True
 
 
+def fill_gemv_specs(lib, struct, products, who: str) -> bool:
+    """Fill ``array[i]`` with the gemv of every ``(array, i, x, M, y)`` in *products*, then check each.
+
+    False (logged for *who*) if numpy would not call gemv for one of them
+    (:func:`gemv_spec` is None) or if one differs from ``np.matmul`` (:func:`check_gemv`).
+    """
+    for array, i, x, M, y in products:
+        spec = gemv_spec(x, M, y)
+        if spec is None:
+            return False
+        array[i] = spec
+    for array, i, x, M, y in products:
+        if not check_gemv(lib, struct, array[i], x, M, y):
+            logger.debug("%s: gemv of shape %s differs from np.matmul, not used", who, M.shape)
+            return False
+    return True
+
+
 def make_phase(net, ph, shared, CH, CH_h, ch_cuts, k_out, YT):  # long: one field per buffer
     """The ``phase_t`` of the phase buffers ``ph`` (a :class:`._online_apical._Phase`), or None.
 
@@ -383,15 +401,8 @@ def make_phase(net, ph, shared, CH, CH_h, ch_cuts, k_out, YT):  # long: one fiel
     for h in range(nh):
         products.append((P.apical, h, shared["Sfb"], YT[h], ph.A_h[h]))
         products.append((P.change, h, shared["T"], YT[h], CH_h[h]))
-    for array, i, x, M, y in products:
-        spec = gemv_spec(x, M, y)
-        if spec is None:
-            return None
-        array[i] = spec
-    for array, i, x, M, y in products:
-        if not check_gemv(lib, P, array[i], x, M, y):
-            logger.debug("rate apical solver: gemv of shape %s differs from np.matmul, not used", M.shape)
-            return None
+    if not fill_gemv_specs(lib, P, products, "rate apical solver"):
+        return None
     P.out_ws, P.out_b = WS[-1].ctypes.data, net._b[-1].ctypes.data
     P.out_B, P.out_C, P.out_SF, P.out_R = (a.ctypes.data for a in (ph.B[-1], ph.C[-1], ph.SF_out, ph.R[-1]))
     for name in ("r", "Sfb", "res", "T", "prev", "prod"):

@@ -44,7 +44,7 @@ import numpy as np
 
 from ._state import LayerState
 
-__all__ = ["ConvergenceError", "loop_jacobian", "solve_fixed_point"]
+__all__ = ["ConvergenceError", "loop_jacobian", "newton_iterate", "solve_fixed_point"]
 
 #: Contraction factor of the plain fixed-point iteration above which Newton steps are tried.
 _SLOW = 0.25
@@ -56,6 +56,19 @@ _MIN_BETA = 1.0 / 256
 
 class ConvergenceError(RuntimeError):
     """The fixed-point iteration of a phase with apical conductance did not converge."""
+
+
+def newton_iterate(net, states, E, r, res):
+    """The Newton iterate ``clip(r + (1 - J)^-1 res, 0, phi)`` with the loop Jacobian ``J`` at *states*.
+
+    A singular ``1 - J`` takes the plain step ``res`` instead.
+    """
+    J = loop_jacobian(net, states, E)
+    try:
+        step = np.linalg.solve(np.eye(net.sizes[-1]) - J, res[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        step = res
+    return np.clip(r + step, 0.0, net.phi)
 
 
 def solve_fixed_point(net, s_in, E, B0):
@@ -117,12 +130,7 @@ def _relax(net, s_in, E, B0, states, r, res, beta, previous, previous_res):
         beta = np.where(flipped, np.maximum(0.5 * beta, _MIN_BETA), beta)
     r_next = r + beta * res
     if np.any(size > _SLOW * previous):
-        J = loop_jacobian(net, states, E)
-        try:
-            step = np.linalg.solve(np.eye(net.sizes[-1]) - J, res[..., None])[..., 0]
-        except np.linalg.LinAlgError:
-            step = res
-        r_newton = np.clip(r + step, 0.0, net.phi)
+        r_newton = newton_iterate(net, states, E, r, res)
         res_newton = np.max(
             np.abs(net._sweep(s_in, net._apical(r_newton), E, B0)[1][-1].rate - r_newton), axis=-1
         )

@@ -55,7 +55,7 @@ import ctypes
 import numpy as np
 
 from ._apical_solver import make_phase, solver
-from ._fixed_point import _MIN_BETA, _NEWTON_ACCEPT, _SLOW, ConvergenceError, loop_jacobian
+from ._fixed_point import _MIN_BETA, _NEWTON_ACCEPT, _SLOW, ConvergenceError, newton_iterate
 from ._online import _BLOCK, _block_inputs, _buffers, add_outer
 from ._state import LayerState
 
@@ -295,12 +295,7 @@ def _newton(net, states, E, s_in, B0, r, res, size, residual=None):
     ``residual(r_newton)``: ``max |F(r_newton) - r_newton|`` computed elsewhere
     (the compiled sweep, ``newton_residual``); None: with :meth:`RateNetwork._sweep`.
     """
-    J = loop_jacobian(net, states, E)
-    try:
-        step = np.linalg.solve(np.eye(net.sizes[-1]) - J, res[..., None])[..., 0]
-    except np.linalg.LinAlgError:
-        step = res
-    r_newton = np.clip(r + step, 0.0, net.phi)
+    r_newton = newton_iterate(net, states, E, r, res)
     if residual is not None:
         res_newton = residual(r_newton)
     else:

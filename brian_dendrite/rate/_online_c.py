@@ -57,7 +57,15 @@ from functools import lru_cache
 import numpy as np
 
 from . import _native
-from ._apical_solver import GEMV_SOURCE, MAX_HIDDEN, GemvSpec, _numpy_gemv, check_gemv, gemv_spec
+from ._apical_solver import (
+    GEMV_SOURCE,
+    MAX_HIDDEN,
+    GemvSpec,
+    _numpy_gemv,
+    check_gemv,
+    fill_gemv_specs,
+    gemv_spec,
+)
 from ._online import _BLOCK, _block_inputs, _buffers
 from ._online_native import train_native
 
@@ -243,15 +251,8 @@ def setup(net, lib, gemv):  # long: one field per buffer
     for h in range(nh):
         products.append((P.fb_f, h, f["Sfb"] if fb != 1.0 else R[-1], YT[h], Af_h[h]))
         products.append((P.fb_t, h, f["Sfb"] if fb != 1.0 else f["Rt"], YT[h], At_h[h]))
-    for array, i, x, M, y in products:
-        spec = gemv_spec(x, M, y)
-        if spec is None:
-            return None
-        array[i] = spec
-    for array, i, x, M, y in products:
-        if not check_gemv(lib, P, array[i], x, M, y):
-            logger.debug("rate online loop: gemv of shape %s differs from np.matmul, not used", M.shape)
-            return None
+    if not fill_gemv_specs(lib, P, products, "rate online loop"):
+        return None
     if not _first_layer_ok(lib, P, Wt[0], f["gather"], WS[0]):
         logger.debug("rate online loop: the first layer's gemv differs from np.matmul, not used")
         return None
