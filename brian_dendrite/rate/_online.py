@@ -140,6 +140,23 @@ def _block_inputs(X, idx, psp):
     return S, flat % S.shape[1], S.ravel().take(flat), offsets.tolist()
 
 
+def first_layer_drive(W0, WS0, gather, S_in_i, cols, vals, o0, o1, dense_from):
+    """``W[0] s_in`` of one example into ``WS0``; returns the gathered active rows (None if dense).
+
+    With fewer than *dense_from* active inputs (``cols[o0:o1]``, values ``vals[o0:o1]``)
+    their rows of ``W[0]`` are gathered into ``gather`` and multiplied there (as
+    :meth:`RateNetwork._first_layer`); otherwise the whole input row ``S_in_i``.
+    """
+    k = o1 - o0
+    if k < dense_from:
+        G = gather[:k]
+        W0.take(cols[o0:o1], axis=0, out=G, mode="clip")
+        np.matmul(vals[o0:o1], G, out=WS0)
+        return G
+    np.matmul(S_in_i, W0, out=WS0)
+    return None
+
+
 def _buffers(net):
     """The preallocated arrays of :func:`train_online` (concatenated over the layers where shared).
 

@@ -56,7 +56,7 @@ import numpy as np
 
 from ._apical_solver import make_phase, solver
 from ._fixed_point import _MIN_BETA, _NEWTON_ACCEPT, _SLOW, ConvergenceError, newton_iterate
-from ._online import _BLOCK, _block_inputs, _buffers, add_outer
+from ._online import _BLOCK, _block_inputs, _buffers, add_outer, first_layer_drive
 from ._state import LayerState
 
 __all__ = ["train_apical"]
@@ -166,7 +166,6 @@ def train_apical(net, X, y, idx, K, AK) -> None:  # long: the per-example loop k
                                          _addr(fwd.S[lay - 1]), _addr(D_l[lay]), *Wt[lay].shape))
              for lay in range(1, net.n_layers)]
     matmul, add_reduce, count_nonzero = np.matmul, np.add.reduce, np.count_nonzero
-    take0 = W0.take
     dense_from = 0.5 * sizes[0]
     tol, max_iter = net.tol, net.max_iter
     symmetric = net._symmetric
@@ -243,13 +242,7 @@ def train_apical(net, X, y, idx, K, AK) -> None:  # long: the per-example loop k
             o0, o1 = offsets[i], offsets[i + 1]
             k = o1 - o0
             # first layer: W[0] s_in over the active inputs only (gathered rows, as _first_layer)
-            if k < dense_from:
-                G = gather[:k]
-                take0(cols[o0:o1], axis=0, out=G, mode="clip")
-                matmul(vals[o0:o1], G, out=WS0)
-            else:
-                G = None
-                matmul(S_in[i], W0, out=WS0)
+            G = first_layer_drive(W0, WS0, gather, S_in[i], cols, vals, o0, o1, dense_from)
             AK.bias(*bias_args)
             label = labels[i]
             if compiled is None:

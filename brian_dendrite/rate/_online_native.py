@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._online import _BLOCK, _block_inputs, _buffers, add_outer, apical_drive
+from ._online import _BLOCK, _block_inputs, _buffers, add_outer, apical_drive, first_layer_drive
 
 __all__ = ["train_native"]
 
@@ -69,7 +69,6 @@ def train_native(net, X, y, idx, K) -> None:  # long: the per-example loop keeps
     upper = [c(scatter, p(Wt[lay]), p(Wt[lay]), p(all_rows[lay]), p(S_post[lay - 1]), p(D_l[lay]), *Wt[lay].shape)
              for lay in range(1, n_layers)]
     mul, matmul = np.multiply, np.matmul
-    take0 = W0.take
     start_psp = psp * phi
     YT = [y_.T for y_ in net._Y]
     for start in range(0, len(idx), _BLOCK):
@@ -82,13 +81,7 @@ def train_native(net, X, y, idx, K) -> None:  # long: the per-example loop keeps
             o0, o1 = offsets[i], offsets[i + 1]
             k = o1 - o0
             # first layer: W[0] s_in over the active inputs only (gathered rows, as _first_layer)
-            if k < dense_from:
-                G = gather[:k]
-                take0(cols[o0:o1], axis=0, out=G, mode="clip")
-                matmul(vals[o0:o1], G, out=WS0)
-            else:
-                G = None
-                matmul(S_in[i], W0, out=WS0)
+            G = first_layer_drive(W0, WS0, gather, S_in[i], cols, vals, o0, o1, dense_from)
             if scale_drive:
                 mul(ratio, WS0, out=WS0)
             layer(*first)  # B = W s + b, sigma(k B), phi sigma(k B)
