@@ -225,16 +225,21 @@ def test_compiled_loop_checks_its_products():
     assert _online_c.setup(RateNetwork(p, w), *found) is None
 
 
-@pytest.mark.parametrize("model", ["one_hidden", "two_hidden", "sparse_feedback", "one_hidden_truncated_kernel"])
-def test_training_on_mnist_matches_the_numpy_loop(model, monkeypatch):
-    """The paper's g_A = 0 models on real MNIST digits: weights, test errors, callbacks as the numpy loop's."""
+def _mnist_case(model, n_train):
+    """Parameters, seed-3 initial weights, *n_train* MNIST training digits and 100 test digits (or skip)."""
     try:
         train, test = load_mnist("train", download=False), load_mnist("test", download=False)
     except (OSError, ValueError) as exc:
         pytest.skip(f"MNIST not available: {exc}")
     p = load_model(model)
     w = initial_weights(p, np.random.default_rng(3))
-    X, y, tX, ty = train.images[:400], train.labels[:400], test.images[:100], test.labels[:100]
+    return p, w, train.images[:n_train], train.labels[:n_train], test.images[:100], test.labels[:100]
+
+
+@pytest.mark.parametrize("model", ["one_hidden", "two_hidden", "sparse_feedback", "one_hidden_truncated_kernel"])
+def test_training_on_mnist_matches_the_numpy_loop(model, monkeypatch):
+    """The paper's g_A = 0 models on real MNIST digits: weights, test errors, callbacks as the numpy loop's."""
+    p, w, X, y, tX, ty = _mnist_case(model, 400)
     runs = []
     for path in ("numpy", "compiled"):
         with monkeypatch.context() as m:
@@ -393,13 +398,7 @@ def test_apical_convergence_error_is_raised_as_before(path, monkeypatch):
 @pytest.mark.parametrize("model", ["two_hidden_apical_0_05", "two_hidden_apical_0_6"])
 def test_apical_training_on_mnist_matches_the_per_example_loop(model, monkeypatch):
     """The paper's g_A > 0 models on real MNIST digits: weights and test errors as HEAD's loop gives them."""
-    try:
-        train, test = load_mnist("train", download=False), load_mnist("test", download=False)
-    except (OSError, ValueError) as exc:
-        pytest.skip(f"MNIST not available: {exc}")
-    p = load_model(model)
-    w = initial_weights(p, np.random.default_rng(3))
-    X, y, tX, ty = train.images[:300], train.labels[:300], test.images[:100], test.labels[:100]
+    p, w, X, y, tX, ty = _mnist_case(model, 300)
     runs = []
     for path in ("numpy", "solver"):
         with monkeypatch.context() as m:
