@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -40,6 +41,18 @@ def tiny_model(tmp_path_factory):
     return path
 
 
+def _brian2_cache_notice(cwd):
+    """Make Brian2 print its import-time cache-size notice (INFO) in processes started in ``cwd``:
+    a ``brian_preferences`` file there points its Cython cache at a 2 MB folder and sets the
+    limit to 1 MB. The CI machine's own cache passed Brian2's default 1 GB limit once; the
+    tests must not depend on that."""
+    cache = Path(cwd) / "cython_cache"
+    cache.mkdir(exist_ok=True)
+    (cache / "blob").write_bytes(b"\0" * 2_200_000)
+    (Path(cwd) / "brian_preferences").write_text(
+        f"codegen.max_cache_dir_size = 1\ncodegen.runtime.cython.cache_dir = {str(cache)!r}\n")
+
+
 def _run(*args, cwd):
     env = dict(os.environ, BRIAN_DENDRITE_DATA=str(mnist_dir()), MPLBACKEND="Agg")
     env.pop("TQDM_DISABLE", None)
@@ -52,9 +65,11 @@ def _run(*args, cwd):
 def test_rate_training_progress_and_quiet(tiny_model, tmp_path):
     """600 examples of the rate network: a bar with an ETA on stderr, or nothing with --quiet; same weights."""
     common = ["train", "--kind", "rate", "--model", tiny_model, "--examples", 600, "--test-examples", 20]
+    _brian2_cache_notice(tmp_path)
     loud = _run(*common, "--output", tmp_path / "loud", cwd=tmp_path)
     quiet = _run(*common, "--output", tmp_path / "quiet", "--quiet", cwd=tmp_path)
     assert quiet.stderr == ""
+    assert "Cache size for target 'cython'" in loud.stderr  # Brian2's notice, held back by --quiet only
     assert "rate training" in loud.stderr and "600/600" in loud.stderr and "example/s" in loud.stderr
     assert ETA.search(loud.stderr), loud.stderr
     results = [json.loads(run.stdout.splitlines()[0]) for run in (loud, quiet)]
@@ -67,11 +82,29 @@ def test_test_command_progress_and_quiet(tiny_model, tmp_path):
     weights = tmp_path / "weights.npz"
     initial_weights(_tiny(), np.random.default_rng(0)).save(weights)
     common = ["test", weights, "--model", tiny_model, "--test-examples", 3, "--target", "numpy"]
+    _brian2_cache_notice(tmp_path)
     loud = _run(*common, cwd=tmp_path)
     quiet = _run(*common, "--quiet", cwd=tmp_path)
     assert quiet.stderr == ""
+    assert "Cache size for target 'cython'" in loud.stderr
     assert "testing" in loud.stderr and "3/3" in loud.stderr and ETA.search(loud.stderr), loud.stderr
     assert json.loads(loud.stdout) == json.loads(quiet.stdout)
+
+
+@pytest.mark.parametrize(("argv", "orig_argv", "quiet"), [
+    (["/venv/bin/brian-dendrite", "train", "--quiet"], ["python", "/venv/bin/brian-dendrite"], True),
+    (["/venv/bin/brian-dendrite", "train"], ["python", "/venv/bin/brian-dendrite"], False),
+    (["-m"], ["python", "-m", "brian_dendrite.cli", "test", "w.npz", "--quiet"], True),
+    (["-m"], ["python", "-X", "importtime", "-m", "brian_dendrite.cli", "test", "w.npz"], False),
+    (["-m"], ["python", "-m", "other_tool", "--quiet"], False),
+    (["script.py", "--quiet"], ["python", "script.py", "--quiet"], False),
+    (["/venv/bin/brian-dendrite", "sweep", "--", "--quiet"], ["python", "/venv/bin/brian-dendrite"], False),
+])
+def test_cli_quiet_is_recognised_before_brian2_is_imported(argv, orig_argv, quiet):
+    """Only the brian-dendrite command with --quiet holds back Brian2's import-time notices."""
+    from brian_dendrite._brian2_import import cli_quiet_requested
+
+    assert cli_quiet_requested(argv, orig_argv) is quiet
 
 
 @pytest.mark.parametrize(("model", "hidden"), [("one_hidden", (5,)), ("two_hidden_apical_0_05", (6, 4))])
