@@ -230,8 +230,9 @@ import sys
 from brian_dendrite.model import load_model
 from brian_dendrite.simulation import SpikingNetwork, _standalone
 
-def stop(network, run_steps, profile, deferred, _real=_standalone.fingerprint):
-    print(_real(network, run_steps, profile, deferred))
+def stop(network, run_steps, profile, deferred, options, _real=_standalone.fingerprint):
+    assert options == ("vector_exp=" + str(sys.argv[1] == "1"),), options
+    print(_real(network, run_steps, profile, deferred, options))
     raise SystemExit(0)
 
 _standalone.fingerprint = stop  # constructs the objects, prints the fingerprint, builds nothing

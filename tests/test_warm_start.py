@@ -52,9 +52,9 @@ FINGERPRINT_SCRIPT = textwrap.dedent(
     from brian_dendrite.simulation import SpikingNetwork, _standalone
     hidden, chunk = int(sys.argv[1]), int(sys.argv[2])
 
-    def stop(network, run_steps, profile, deferred, _real=_standalone.fingerprint):
+    def stop(network, run_steps, profile, deferred, options, _real=_standalone.fingerprint):
         print(len(deferred))  # string assignments deferred to the build (spike_u, rate, plateau_offset)
-        print(_real(network, run_steps, profile, deferred))
+        print(_real(network, run_steps, profile, deferred, options))
         raise SystemExit(0)
 
     _standalone.fingerprint = stop  # constructs the objects, prints the fingerprint, builds nothing

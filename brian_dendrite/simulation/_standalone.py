@@ -402,7 +402,7 @@ class StandaloneAdapter:
         digest = None
         if directory is not None:
             digest = fingerprint(self._objects.network, self._run_capacity, self._profile,
-                                 [*self._options, *(a.describe() for a in self._deferred)])
+                                 [a.describe() for a in self._deferred], self._options)
             with lock:
                 if read_stamp(directory) == digest:
                     attach(directory)

@@ -97,12 +97,14 @@ def _describe(value) -> str:
     return f"{type(value).__name__}:{getattr(value, 'name', repr(value))}"
 
 
-def fingerprint(network, run_steps: int, profile: bool, deferred=()) -> str:
+def fingerprint(network, run_steps: int, profile: bool, deferred=(), options=()) -> str:
     """The fingerprint of the standalone project that *network* would generate (hex digest).
 
     Call it after every object is made and before the network is run (built).
     *deferred* describes the string assignments that are made only when the project
-    is generated (:class:`~brian_dendrite.simulation._standalone.deferred_assignments`).
+    is generated (:class:`~brian_dendrite.simulation._standalone.deferred_assignments`);
+    *options* the build options that change the generated code without changing the
+    objects described below (``"vector_exp=True"``: the dense template's SIMD ``exp``).
     """
     import brian2
     from brian2 import device, prefs
@@ -118,6 +120,7 @@ def fingerprint(network, run_steps: int, profile: bool, deferred=()) -> str:
     add(*(f"{k}={os.environ.get(k)}" for k in _COMPILER_ENVIRONMENT))
     add(int(run_steps), bool(profile))
     add("deferred", *deferred)
+    add("options", *options)
     for var, name in sorted(device.arrays.items(), key=lambda kv: kv[1]):
         add(name, np.dtype(var.dtype).str, var.size, bool(getattr(var, "dynamic", False)))
     for name, values in sorted(device.static_arrays.items()):
