@@ -132,13 +132,7 @@ def test_training_loop_matches_the_reference_update(hidden, extra, path, monkeyp
     fast = RateNetwork(p, w)
     ref = RateNetwork(p, w)
     fast.train(X, y)
-    for i in range(len(X)):
-        s_in = ref._input_psp(X[i])
-        B0, _ = ref._first_layer(s_in)
-        s_pre, forward, target = ref._example(s_in, int(y[i]), B0)
-        for lay, (s, d) in enumerate(zip(s_pre, ref._deltas(forward, target), strict=True)):
-            ref._Wt[lay][...] = ref._Wt[lay] + np.multiply.outer(s, d)
-            ref._b[lay][...] = ref._b[lay] + d
+    reference_training(ref, X, y)
     for u, v in zip(fast.weights.W + fast.weights.b, ref.weights.W + ref.weights.b, strict=True):
         np.testing.assert_array_equal(u, v)
     assert fast.examples_seen == len(X)
@@ -203,11 +197,17 @@ def test_compiled_loop_hands_odd_examples_to_the_python_loop(monkeypatch):
     same_bits(fast, ref)
 
 
+def _compiled_or_skip(find, what):
+    """``find()`` (a compiled library and what it needs), or skip the test where it is not available."""
+    found = find()
+    if found is None:
+        pytest.skip(f"{what} is not available here")
+    return found
+
+
 def test_compiled_loop_checks_its_products():
     """The first layer's gemv (built in C per example) is gemv_spec's and np.matmul's; a wrong one is refused."""
-    found = _online_c.library()
-    if found is None:
-        pytest.skip("the compiled loop is not available here")
+    found = _compiled_or_skip(_online_c.library, "the compiled loop")
     lib = found[0]
     p, w = make((500, 100))
     net = RateNetwork(p, w)
@@ -236,19 +236,26 @@ def _mnist_case(model, n_train):
     return p, w, train.images[:n_train], train.labels[:n_train], test.images[:100], test.labels[:100]
 
 
+def _train_each_path(monkeypatch, set_path, paths, p, w, X, y, test_set, test_every, record):
+    """Train a fresh network on each path (``set_path(path, monkeypatch_context)``): (net, history, records)."""
+    runs = []
+    for path in paths:
+        with monkeypatch.context() as m:
+            set_path(path, m)
+            net = RateNetwork(p, w, rng=np.random.default_rng(5))
+            seen = []
+            history = net.train(X, y, test_every=test_every, test_set=test_set,
+                                callback=lambda n_, k, e, seen=seen: seen.append(record(n_, k, e)))
+        runs.append((net, history, seen))
+    return runs
+
+
 @pytest.mark.parametrize("model", ["one_hidden", "two_hidden", "sparse_feedback", "one_hidden_truncated_kernel"])
 def test_training_on_mnist_matches_the_numpy_loop(model, monkeypatch):
     """The paper's g_A = 0 models on real MNIST digits: weights, test errors, callbacks as the numpy loop's."""
     p, w, X, y, tX, ty = _mnist_case(model, 400)
-    runs = []
-    for path in ("numpy", "compiled"):
-        with monkeypatch.context() as m:
-            use_path(path, m)
-            net = RateNetwork(p, w, rng=np.random.default_rng(5))
-            seen = []
-            history = net.train(X, y, test_every=150, test_set=(tX, ty),
-                                callback=lambda n_, k, e, seen=seen: seen.append((k, e, n_.examples_seen)))
-        runs.append((net, history, seen))
+    runs = _train_each_path(monkeypatch, use_path, ("numpy", "compiled"), p, w, X, y, (tX, ty), 150,
+                            lambda n_, k, e: (k, e, n_.examples_seen))
     (a, hist_a, seen_a), (b, hist_b, seen_b) = runs
     assert hist_a == hist_b and seen_a == seen_b and [k for k, _, _ in seen_a] == [150, 300, 400]
     assert [n for _, _, n in seen_b] == [150, 300, 400]
@@ -399,14 +406,8 @@ def test_apical_convergence_error_is_raised_as_before(path, monkeypatch):
 def test_apical_training_on_mnist_matches_the_per_example_loop(model, monkeypatch):
     """The paper's g_A > 0 models on real MNIST digits: weights and test errors as HEAD's loop gives them."""
     p, w, X, y, tX, ty = _mnist_case(model, 300)
-    runs = []
-    for path in ("numpy", "solver"):
-        with monkeypatch.context() as m:
-            use_apical_path(path, m)
-            net = RateNetwork(p, w, rng=np.random.default_rng(5))
-            seen = []
-            history = net.train(X, y, test_every=120, test_set=(tX, ty), callback=lambda _n, k, e, seen=seen: seen.append(k))
-        runs.append((net, history, seen))
+    runs = _train_each_path(monkeypatch, use_apical_path, ("numpy", "solver"), p, w, X, y, (tX, ty), 120,
+                            lambda _n, k, e: k)
     (a, hist_a, seen_a), (b, hist_b, seen_b) = runs
     assert hist_a == hist_b and seen_a == seen_b == [120, 240, 300]
     assert_same_weights(a, b)
@@ -414,9 +415,7 @@ def test_apical_training_on_mnist_matches_the_per_example_loop(model, monkeypatc
 
 def test_apical_gemv_is_numpys_matmul():
     """The products of the compiled iteration: numpy's cblas_dgemv with numpy's arguments, for both layouts."""
-    found = _apical_solver.solver()
-    if found is None:
-        pytest.skip("the compiled iteration is not available here")
+    found = _compiled_or_skip(_apical_solver.solver, "the compiled iteration")
     lib = found[0]
     P = _apical_solver.PhaseStruct()
     P.gemv, P.ilp64 = found[1]
