@@ -52,11 +52,14 @@ import logging
 
 import numpy as np
 
+from ._native import DELTA_UPDATE
+
 __all__: list[str] = []  # the source and the check; loaded by ._apical_solver.apical_kernels
 
 logger = logging.getLogger("brian2.brian_dendrite.rate")
 
-_SOURCE = r"""
+_SOURCE = (
+    r"""
 #include <math.h>
 #include <stddef.h>
 
@@ -191,16 +194,12 @@ void deltas(const double *SF, const double *Af, const double *At, const double *
         } else {
             t2 = ST[j - m] - SF[j];
         }
-        double t1 = gain[j] * SF[j];
-        const double u = 1.0 - SF[j];
-        t1 = t1 * u;
-        t1 = t1 * k[j];
-        const double Dj = t1 * t2;
-        D[j] = Dj;
-        b[j] = b[j] + Dj;
-    }
+"""
+    + DELTA_UPDATE
+    + r"""    }
 }
 """
+)
 
 _P, _D, _N, _I = ctypes.c_void_p, ctypes.c_double, ctypes.c_ssize_t, ctypes.c_int
 

@@ -54,7 +54,19 @@ logger = logging.getLogger("brian2.brian_dendrite.rate")
 #: Set to 0 (or false, no, off) to disable the compiled kernel.
 ENV_VAR = "BRIAN_DENDRITE_RATE_NATIVE"
 
-_SOURCE = r"""
+#: The end of the error-term loop body shared by this module's and :mod:`._apical_native`'s
+#: ``deltas`` (``t2`` = sigma_t - sigma_f computed before it): D = (((gain SF) (1 - SF)) k) t2, b += D.
+DELTA_UPDATE = r"""        double t1 = gain[j] * SF[j];
+        const double u = 1.0 - SF[j];
+        t1 = t1 * u;
+        t1 = t1 * k[j];
+        const double Dj = t1 * t2;
+        D[j] = Dj;
+        b[j] = b[j] + Dj;
+"""
+
+_SOURCE = (
+    r"""
 #include <math.h>
 #include <stddef.h>
 
@@ -118,16 +130,12 @@ void deltas(const double *SF, const double *SA, const double *ST, const double *
 {
     for (ptrdiff_t j = 0; j < n; ++j) {
         const double t2 = j < m ? SA[m + j] - SA[j] : ST[j - m] - SF[j];
-        double t1 = gain[j] * SF[j];
-        const double u = 1.0 - SF[j];
-        t1 = t1 * u;
-        t1 = t1 * k[j];
-        const double Dj = t1 * t2;
-        D[j] = Dj;
-        b[j] = b[j] + Dj;
-    }
+"""
+    + DELTA_UPDATE
+    + r"""    }
 }
 """
+)
 
 # -O3: gcc vectorises the update loop (with a run-time aliasing check) only from -O3 (gcc 12); no
 # -ffast-math, no contraction into FMA: each product and sum rounded as numpy rounds them
