@@ -174,6 +174,31 @@ def test_fixed_point_iteration_limit():
         net.forward(random_images(2))
 
 
+def test_prediction_falls_back_to_newtons_root(monkeypatch):
+    """A prediction whose relaxation has not settled after max_iter takes Newton's root from the last
+    iterate (the fixed point an unstable focus of the relaxation would leave unreached); training raises."""
+    from brian_dendrite.rate import _fixed_point
+
+    p, w = make(cell=CellParameters(g_A=0.6 / ms))
+    X = random_images(7, seed=3)
+    ref = RateNetwork(p, w)
+    settled = ref._phase(ref._input_psp(X))[1][-1]
+    for rows in (X, X[:1]):  # a block (rows) and a single image
+        net = RateNetwork(p, w, max_iter=1)
+        with pytest.raises(ConvergenceError, match="did not converge in 1 iterations"):
+            net.forward(rows)
+        np.testing.assert_array_equal(net.predict(rows), ref.predict(rows))
+        assert net.newton_fallbacks == len(rows)  # none settles in one iteration
+        out = net._phase(net._input_psp(rows), fallback=True)[1][-1]
+        np.testing.assert_allclose(out.rate, settled.rate[: len(rows)], rtol=0, atol=1e-9)
+    assert ref.newton_fallbacks == 0
+    with pytest.raises(ConvergenceError, match="did not converge in 1 iterations"):
+        RateNetwork(p, w, max_iter=1).train(X, np.arange(7))
+    monkeypatch.setattr(_fixed_point, "_FALLBACK_NEWTON_STEPS", 0)  # Newton finds nothing: the error names both
+    with pytest.raises(ConvergenceError, match="Newton's method from the last iterate found no root either"):
+        RateNetwork(p, w, max_iter=1).predict(X)
+
+
 @pytest.mark.parametrize("g_teach", [1.0, 0.1])
 def test_output_target_steady_state(g_teach):
     p, w = make(cell=CellParameters(g_teach=g_teach / ms))

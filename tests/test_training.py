@@ -260,3 +260,29 @@ def test_negative_test_options_are_refused_before_anything_is_written(kind, opti
         else:
             train_mean_field(*data, 10, chunk_size=10, **kw)
     assert not (tmp_path / "out").exists()
+
+
+def test_rate_test_history_counts_newton_fallbacks(mnist, tmp_path, monkeypatch):
+    """A test pass whose images took Newton's root (relaxation not settled, g_A > 0) says how many in its
+    history entry; training itself is untouched (it settles here with the default max_iter)."""
+    from brian_dendrite.rate import RateNetwork
+    from brian_dendrite.training import rate_training, train_rate
+
+    class OneIterationTests(RateNetwork):
+        def _predict_checked(self, X, readout=None):
+            saved, self.max_iter = self.max_iter, 1
+            try:
+                return super()._predict_checked(X, readout)
+            finally:
+                self.max_iter = saved
+
+    p = load_model("two_hidden_apical_0_6")
+    p = p.replace(network=p.network.replace(hidden=(8, 6)))
+    train, test = mnist
+    plain = train_rate(p, _Subset(train, 40), _Subset(test, 6), tmp_path / "plain", 40, seed=1, test_every=20)
+    monkeypatch.setattr(rate_training, "RateNetwork", OneIterationTests)
+    fallen = train_rate(p, _Subset(train, 40), _Subset(test, 6), tmp_path / "fallen", 40, seed=1, test_every=20)
+    assert [h["examples"] for h in fallen["test_history"]] == [20, 40]
+    assert all(1 <= h["newton_fallbacks"] <= 6 for h in fallen["test_history"])
+    assert not any("newton_fallbacks" in h for h in plain["test_history"])
+    assert [h["test_error"] for h in fallen["test_history"]] == [h["test_error"] for h in plain["test_history"]]

@@ -70,6 +70,9 @@ class RateNetwork:
         with ``g_A = 0.6`` after 35 epochs: MNIST test image 4284 needs between 1,000 and
         2,000) the relaxation passes slowly; in a batch, every example leaves the
         iteration when it has converged, so such an example costs only its own sweeps.
+        A prediction (:meth:`predict`, :meth:`test_error`) whose relaxation has not
+        settled after ``max_iter`` iterations takes the fixed point that Newton's method
+        finds from the last iterate (counted in ``newton_fallbacks``; training raises).
 
     Attributes
     ----------
@@ -154,6 +157,8 @@ class RateNetwork:
         self.error_scale = float(net.error_scale)
         self.tol = float(tol)
         self.max_iter = int(max_iter)
+        #: Predictions whose relaxation did not settle and took Newton's root (``_fixed_point.newton_root``).
+        self.newton_fallbacks = 0
         self._symmetric = net.feedback in ("symmetric", "noisy_symmetric")
 
         # W is stored transposed, (n_pre, n_post), C-contiguous: batched forward passes are
@@ -226,16 +231,17 @@ class RateNetwork:
             s = self.psp_scale * r
         return s_pre, states
 
-    def _phase(self, s_in, E=None, B0=None):
+    def _phase(self, s_in, E=None, B0=None, fallback=False):
         """Steady state of a phase (forward: ``E`` None; target: teaching potentials ``E``).
 
         Returns the presynaptic PSPs of each weight layer and a LayerState per
-        non-input layer (hidden states carry A).
+        non-input layer (hidden states carry A). ``fallback``: predictions only, see
+        :func:`~._fixed_point.newton_root`.
         """
         if self.g_A > 0 and self.n_hidden:
             if B0 is None:  # the input layer's drive is the same in every iteration
                 B0 = self._drive(s_in @ self._Wt[0]) + self._b[0]
-            s_pre, states, A = solve_fixed_point(self, s_in, E, B0)
+            s_pre, states, A = solve_fixed_point(self, s_in, E, B0, fallback)
         else:
             s_pre, states = self._sweep(s_in, None, E, B0)
             A = self._apical(states[-1].rate) if self.n_hidden else []
@@ -386,7 +392,7 @@ class RateNetwork:
             return predict_rows(self, X, readout, _BLOCK)
         preds = []
         for i in range(0, X.shape[0], _BLOCK):
-            out = self._phase(self._input_psp(X[i : i + _BLOCK]))[1][-1]
+            out = self._phase(self._input_psp(X[i : i + _BLOCK]), fallback=True)[1][-1]
             preds.append(np.argmax(out.C if readout == "voltage" else out.rate, axis=1))
         return np.concatenate(preds)
 

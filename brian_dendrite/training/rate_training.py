@@ -181,13 +181,20 @@ class _RateRun:
                 break
 
     def test(self) -> None:
-        """Test the current weights and append the result to the history (nothing without test images)."""
+        """Test the current weights and append the result to the history (nothing without test images).
+
+        An entry has ``"newton_fallbacks"`` when test images took Newton's root because their
+        relaxation did not settle (:func:`brian_dendrite.rate._fixed_point.newton_root`).
+        """
         if len(self.test_labels) == 0:
             return
-        t0 = time.perf_counter()
+        t0, fallbacks = time.perf_counter(), self.net.newton_fallbacks
         err = self.net.test_error(self.test_images, self.test_labels)
-        self.history.append({"examples": self.done, "test_error": float(err), "test_images": len(self.test_labels),
-                             "test_seconds": time.perf_counter() - t0})
+        entry = {"examples": self.done, "test_error": float(err), "test_images": len(self.test_labels),
+                 "test_seconds": time.perf_counter() - t0}
+        if self.net.newton_fallbacks > fallbacks:  # images whose relaxation did not settle (g_A > 0; rare)
+            entry["newton_fallbacks"] = self.net.newton_fallbacks - fallbacks
+        self.history.append(entry)
 
     def save_checkpoint(self) -> None:
         meta = {"kind": "rate", "examples": self.done, "epoch": self.epoch, "offset": self.offset,
