@@ -34,11 +34,16 @@ import logging
 import os
 import sys
 
-__all__ = ["HIDDEN_FROM_BRIAN2", "cli_quiet_requested", "import_brian2"]
+__all__ = ["HIDDEN_FROM_BRIAN2", "QUIET_ENV", "cli_quiet_requested", "import_brian2", "quiet_console"]
 
 #: Modules that Brian2 imports only for interactive use or its own test suite.
 HIDDEN_FROM_BRIAN2 = ("pylab", "matplotlib", "pytest")
 
+
+#: Set to "1" by ``brian-dendrite ... --quiet`` while the command runs, so that the processes it
+#: starts (a sweep's Dask workers) are quiet too: they hold back Brian2's import-time notices and
+#: show warnings and errors only (their task logs keep everything).
+QUIET_ENV = "BRIAN_DENDRITE_QUIET"
 
 #: The command's names: the console script, and the module run with ``python -m``.
 CLI_PROGRAM = "brian-dendrite"
@@ -51,8 +56,11 @@ def cli_quiet_requested(argv=None, orig_argv=None) -> bool:
     ``argv`` and ``orig_argv`` default to :data:`sys.argv` and :data:`sys.orig_argv`.
     The console script is recognised by the name of ``argv[0]``; ``python -m
     brian_dendrite.cli`` by the interpreter's own arguments, since ``sys.argv[0]`` is
-    still ``"-m"`` while the package is imported.
+    still ``"-m"`` while the package is imported. Without arguments, also true in a
+    process started by the quiet command (:data:`QUIET_ENV`).
     """
+    if argv is None and os.environ.get(QUIET_ENV) == "1":  # a process started by the quiet command
+        return True
     argv = list(sys.argv if argv is None else argv)
     orig_argv = list(getattr(sys, "orig_argv", []) if orig_argv is None else orig_argv)
     if argv and os.path.basename(argv[0]).startswith(CLI_PROGRAM):
@@ -125,3 +133,26 @@ def import_brian2():
             if sys.modules.get(name, 0) is None:
                 del sys.modules[name]
     return brian2
+
+
+def quiet_console():
+    """``--quiet``: Brian2's console handler (which shows this package's log too) keeps warnings
+    and errors only, and :data:`QUIET_ENV` is set for the processes started meanwhile; returns
+    the function that restores both."""
+    from brian2.utils.logger import BrianLogger
+
+    handler, env = BrianLogger.console_handler, os.environ.get(QUIET_ENV)
+    level = None if handler is None else handler.level
+    if handler is not None:
+        handler.setLevel(max(level, logging.WARNING))
+    os.environ[QUIET_ENV] = "1"
+
+    def restore():
+        if handler is not None:
+            handler.setLevel(level)
+        if env is None:
+            os.environ.pop(QUIET_ENV, None)
+        else:
+            os.environ[QUIET_ENV] = env
+
+    return restore

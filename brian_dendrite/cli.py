@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._brian2_import import quiet_console
+
 __all__ = ["main", "build_parser"]
 
 
@@ -476,7 +478,7 @@ def main(argv=None) -> int:
     handlers = {"models": _cmd_models, "cell": _cmd_cell, "train": _cmd_train, "test": _cmd_test,
                 "export": _cmd_export, "plot": _cmd_plot, "validate": _cmd_validate, "sweep": _cmd_sweep,
                 "crosscheck": _cmd_crosscheck}
-    restore_console = _quiet_console() if getattr(args, "quiet", False) else None
+    restore_console = quiet_console() if getattr(args, "quiet", False) else None
     try:
         status = handlers[args.command](args)
         sys.stdout.flush()  # here, so that a closed pipe is noticed in the try
@@ -492,21 +494,6 @@ def main(argv=None) -> int:
     finally:
         if restore_console is not None:
             restore_console()
-
-
-def _quiet_console():
-    """``--quiet``: the console log (Brian2's handler, which shows this package's log too) keeps
-    warnings and errors only; returns the function that restores it."""
-    import logging
-
-    from brian2.utils.logger import BrianLogger
-
-    handler = BrianLogger.console_handler
-    if handler is None:  # pragma: no cover - Brian2 always installs one
-        return lambda: None
-    level = handler.level
-    handler.setLevel(max(level, logging.WARNING))
-    return lambda: handler.setLevel(level)
 
 
 def _broken_pipe() -> int:

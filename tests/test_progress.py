@@ -91,6 +91,21 @@ def test_test_command_progress_and_quiet(tiny_model, tmp_path):
     assert json.loads(loud.stdout) == json.loads(quiet.stdout)
 
 
+def test_sweep_quiet_quiets_its_workers(tiny_model, tmp_path):
+    """``sweep --quiet``: nothing on stderr from the command or its Dask worker (its INFO log and Brian2's
+    import-time notice included); the task's log file still has the INFO lines. Without it, both show."""
+    _brian2_cache_notice(tmp_path)
+    common = ["sweep", "--models", tiny_model, "--seeds", 0, "--kind", "rate", "--examples", 50,
+              "--test-examples", 10, "--workers", 1]
+    loud = _run(*common, "--output", tmp_path / "loud", cwd=tmp_path)
+    quiet = _run(*common, "--output", tmp_path / "quiet", "--quiet", cwd=tmp_path)
+    assert quiet.stderr == ""
+    assert loud.stderr.count("Cache size for target 'cython'") >= 2  # the command and its worker
+    assert "task tiny seed 0 (rate, 50 examples)" in loud.stderr
+    log = (tmp_path / "quiet" / "tiny" / "seed0" / "task.log").read_text()
+    assert "INFO" in log and "task tiny seed 0 (rate, 50 examples)" in log
+
+
 @pytest.mark.parametrize(("argv", "orig_argv", "quiet"), [
     (["/venv/bin/brian-dendrite", "train", "--quiet"], ["python", "/venv/bin/brian-dendrite"], True),
     (["/venv/bin/brian-dendrite", "train"], ["python", "/venv/bin/brian-dendrite"], False),

@@ -20,6 +20,7 @@ import time
 import traceback
 from pathlib import Path
 
+from .._brian2_import import QUIET_ENV, quiet_console
 from ..datasets import load_mnist
 from ..model import ModelParameters, ParameterError, load_model
 from ..provenance import write_json_atomic
@@ -48,6 +49,8 @@ def run_task(spec: dict) -> dict:
     host = socket.gethostname()
     out = Path(spec["output"])
     handler = None
+    # a worker of `brian-dendrite sweep --quiet`: warnings and errors only on its console (task.log keeps all)
+    restore_console = quiet_console() if os.environ.get(QUIET_ENV) == "1" else None
     old_cache = os.environ.get(_BUILD_CACHE)
     status_info = {"status": "running", "host": host, "pid": os.getpid(), "started": t_start,
                    "model": spec["label"], "seed": spec["seed"], "kind": spec["kind"],
@@ -82,6 +85,8 @@ def run_task(spec: dict) -> dict:
         return task_row(spec, "failed", wall_seconds=wall, host=host, error=message)
     finally:
         _clean_up(spec, old_cache, handler)
+        if restore_console is not None:
+            restore_console()
 
 
 def _train(spec: dict, params, out: Path, host: str) -> dict:
