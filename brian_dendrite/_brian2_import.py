@@ -25,7 +25,9 @@ package (and so Brian2) is imported before the command line is parsed. So when t
 process is the command with ``--quiet`` (:func:`cli_quiet_requested`), the records
 below WARNING that Brian2's top-level logger emits during the import are held back
 from the console and passed to Brian2's other handlers (its log file) afterwards.
-Warnings and errors still reach the console.
+Warnings and errors still reach the console. While the quiet command runs it sets
+:data:`QUIET_ENV`, so the processes it starts (a sweep's Dask workers) do the same
+and keep their console at WARNING (:func:`quiet_console`).
 """
 
 from __future__ import annotations
